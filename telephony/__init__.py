@@ -1,0 +1,1 @@
+"""Pure telephony core shared by the Odoo addon and the engine; no Odoo import."""
