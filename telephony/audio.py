@@ -1,0 +1,72 @@
+"""Audio conversions shared by the engine (recordings) and the addon (greetings).
+
+pydub drives ffmpeg; both sides need the same formats: recordings leave the
+engine as mp3, greetings reach the media workers as 8 kHz mono 16-bit WAV
+(the clock rate of the workers' conference bridge, so nothing resamples
+during a call).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+GREETING_RATE = 8000
+MP3_BITRATE = "32k"
+
+
+def wav_to_mp3(path: str) -> str:
+    """Convert a recorded WAV file to mp3 beside it; return the mp3 path.
+
+    The WAV is kept: the caller deletes it once the mp3 is safely stored.
+    """
+    from pydub import AudioSegment
+
+    target = os.path.splitext(path)[0] + ".mp3"
+    partial = target + ".part"
+    segment = AudioSegment.from_wav(path)
+    segment.export(partial, format="mp3", bitrate=MP3_BITRATE)
+    os.replace(partial, target)
+    return target
+
+
+def _looks_like_mp3(data: bytes) -> bool:
+    """An ID3 tag or an MPEG audio frame sync at the start of the file."""
+    if data[:3] == b"ID3":
+        return True
+    return len(data) >= 2 and data[0] == 0xFF and (data[1] & 0xE0) == 0xE0
+
+
+def greeting_to_wav(mp3_bytes: bytes, max_seconds: float, max_bytes: int) -> bytes:
+    """Convert an uploaded mp3 greeting to 8 kHz mono 16-bit WAV bytes.
+
+    Raises ValueError with a message fit for the administrator when the file
+    is too big, is not an mp3, or plays longer than ``max_seconds``.
+    """
+    if not mp3_bytes:
+        raise ValueError("The greeting file is empty.")
+    if len(mp3_bytes) > max_bytes:
+        raise ValueError(
+            "The greeting file is too big: %d bytes, at most %d are allowed."
+            % (len(mp3_bytes), max_bytes)
+        )
+    if not _looks_like_mp3(mp3_bytes):
+        raise ValueError("The greeting must be an mp3 file.")
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
+    try:
+        segment = AudioSegment.from_file(io.BytesIO(mp3_bytes), format="mp3")
+    except (CouldntDecodeError, IndexError, OSError) as error:
+        raise ValueError("The greeting is not a readable mp3 file.") from error
+    seconds = len(segment) / 1000.0
+    if seconds <= 0:
+        raise ValueError("The greeting holds no sound.")
+    if seconds > max_seconds:
+        raise ValueError(
+            "The greeting is too long: %.1f s, at most %g s are allowed." % (seconds, max_seconds)
+        )
+    segment = segment.set_frame_rate(GREETING_RATE).set_channels(1).set_sample_width(2)
+    out = io.BytesIO()
+    segment.export(out, format="wav")
+    return out.getvalue()

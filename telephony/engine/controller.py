@@ -1,0 +1,614 @@
+"""Controller: the engine's main process.
+
+It reads the configuration from Odoo, long-polls commands, supervises the
+pool of media workers (one pjsua2 endpoint each, at most 4 calls each), turns
+what they report into events in the on-disk outbox, and delivers events and
+recordings to Odoo. It never touches pjsua2 itself.
+
+Threads: the main loop (commands, workers, supervision), a command poller
+(one long poll at a time) and a delivery thread (outbox, then recordings).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_connections
+from typing import Any
+
+from telephony import protocol
+from telephony.engine.odoo_client import (
+    ROUTE_COMMANDS,
+    ROUTE_CONFIG,
+    ROUTE_EVENTS,
+    ROUTE_RECORDING,
+    OdooClient,
+)
+from telephony.engine.outbox import Outbox, read_int, write_atomic
+
+_logger = logging.getLogger("telephony.engine")
+
+ENGINE_VERSION = "1.0"
+CALLS_PER_WORKER = 4
+RTP_PORTS_PER_WORKER = 100
+
+
+@dataclass
+class Options:
+    odoo_url: str
+    key: str
+    secret: str
+    state_dir: str
+    sip_port: int = 5060
+    rtp_port_start: int = 20000
+    workers_max: int = 4
+    phone_uri: str = "sip:{login}@127.0.0.1:{sip_port}"
+    register_timeout: float = 30.0
+    heartbeat: float = 30.0
+    poll_wait: int = 25
+    retry_max: float = 30.0
+    idle_seconds: float = 30.0
+    drain_seconds: float = 10.0
+    log_level: int = logging.INFO
+    pj_log_level: int = 2
+    edge: bool = True
+    pike_density: int = 30
+
+
+@dataclass
+class WorkerHandle:
+    index: int
+    process: Any
+    conn: Any
+    calls: set = field(default_factory=set)
+    ready: bool = False
+    pid: int | None = None
+    sip_port: int | None = None
+    stopping: bool = False
+    idle_since: float = field(default_factory=time.monotonic)
+
+
+class Backoff:
+    """Exponential retry delay: 0.5 s doubling up to ``cap``."""
+
+    def __init__(self, cap: float):
+        self.cap = cap
+        self.delay = 0.0
+
+    def failed(self) -> float:
+        self.delay = min(self.cap, max(0.5, self.delay * 2))
+        return self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.0
+
+
+class Controller:
+    def __init__(self, options: Options):
+        self.options = options
+        self.client = OdooClient(options.odoo_url, options.key, options.secret)
+        self.state_dir = options.state_dir
+        self.recordings_dir = os.path.join(self.state_dir, "recordings")
+        self.active_dir = os.path.join(self.recordings_dir, "active")
+        for path in (self.state_dir, self.recordings_dir, self.active_dir):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        self.after_path = os.path.join(self.state_dir, "after")
+        self.after = read_int(self.after_path)
+        self.outbox = Outbox(self.state_dir)
+        self.config: dict[str, Any] = {}
+        self.inbox: queue.Queue = queue.Queue()
+        self.stop_event = threading.Event()  # stops the poller
+        self.delivery_stop = threading.Event()
+        self.shutdown_requested = False
+        self.workers: dict[int, WorkerHandle] = {}
+        self.call_worker: dict[str, int] = {}
+        self.call_state: dict[str, str] = {}  # last call.* event type per live call
+        self.restarts: list[float] = []
+        self.mp = multiprocessing.get_context("spawn")
+        self.backoff_cap = options.retry_max
+        self.edge = None
+        self.next_edge_poll = 0.0
+
+    # -- entry ----------------------------------------------------------------
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self._recover_recordings()
+        delivery = threading.Thread(target=self._delivery_loop, name="delivery", daemon=True)
+        delivery.start()
+        if not self._fetch_config(block=True):
+            return self._finish(delivery)
+        self.outbox.add("engine.started", None, {"version": ENGINE_VERSION})
+        self._start_edge()
+        self._spawn_worker()
+        poller = threading.Thread(target=self._poll_loop, name="commands", daemon=True)
+        poller.start()
+        next_heartbeat = time.monotonic() + self.options.heartbeat
+        while not self.shutdown_requested:
+            self._pump_workers(0.05)
+            self._drain_inbox()
+            self._supervise()
+            if time.monotonic() >= next_heartbeat:
+                next_heartbeat = time.monotonic() + self.options.heartbeat
+                self.outbox.add("engine.heartbeat", None, {})
+        _logger.info("shutting down")
+        self.stop_event.set()
+        self._stop_workers()
+        if self.edge is not None:
+            self.edge.stop()
+        return self._finish(delivery)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.shutdown_requested:
+            _logger.warning("second signal: exiting at once")
+            os._exit(1)
+        self.shutdown_requested = True
+        self.stop_event.set()
+
+    def _finish(self, delivery: threading.Thread) -> int:
+        """Drain the outbox (bounded by a deadline), then stop delivering."""
+        deadline = time.monotonic() + self.options.drain_seconds
+        while len(self.outbox) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.delivery_stop.set()
+        self.outbox.changed.set()
+        delivery.join(timeout=5)
+        left = len(self.outbox)
+        if left:
+            _logger.warning("%d events stay in the outbox for the next start", left)
+        return 0
+
+    # -- configuration ----------------------------------------------------------
+    def _fetch_config(self, block: bool = False) -> bool:
+        backoff = Backoff(self.backoff_cap)
+        while True:
+            status, payload = self.client.post_json(ROUTE_CONFIG, {})
+            if status == 200 and isinstance(payload, dict):
+                self.config = payload
+                _logger.info(
+                    "configuration %s: %d accounts, %d users",
+                    payload.get("version"),
+                    len(payload.get("accounts") or []),
+                    len(payload.get("users") or []),
+                )
+                for handle in self.workers.values():
+                    self._send(handle, ("config", self._worker_config(handle.index)))
+                self._edge_users()
+                return True
+            if not block or self.stop_event.wait(backoff.failed()):
+                return False
+
+    def _accounts(self) -> list[dict[str, Any]]:
+        accounts = sorted(
+            self.config.get("accounts") or [], key=lambda a: (a.get("sequence", 0), a.get("id", 0))
+        )
+        return accounts[:3]
+
+    def _worker_config(self, index: int) -> dict[str, Any]:
+        # Only worker 0 registers the trunks: a provider accepts one contact.
+        return {
+            "accounts": self._accounts(),
+            "settings": self.config.get("settings") or {},
+            "register": index == 0,
+            "register_timeout": self.options.register_timeout,
+        }
+
+    # -- SIP edge --------------------------------------------------------------------
+    def _start_edge(self) -> None:
+        if not self.options.edge:
+            return
+        from telephony.engine.edge import SipEdge
+
+        self.edge = SipEdge(self.state_dir, self.options.sip_port, self.options.pike_density)
+        try:
+            self.edge.start()
+        except RuntimeError as error:
+            _logger.error("SIP edge unavailable, phones cannot register: %s", error)
+            self.edge = None
+            return
+        self._edge_users()
+
+    def _edge_users(self) -> None:
+        if self.edge is not None:
+            self.edge.set_users(
+                {
+                    u.get("login"): u.get("password") or ""
+                    for u in self.config.get("users") or []
+                    if u.get("login")
+                }
+            )
+
+    def _watch_edge(self, now: float) -> None:
+        """Restart a dead edge; turn phone registrations into phone.state events."""
+        if self.edge is None or now < self.next_edge_poll:
+            return
+        self.next_edge_poll = now + 2
+        if not self.edge.alive():
+            _logger.error("SIP edge died: restarting it")
+            try:
+                self.edge.restart()
+            except RuntimeError as error:
+                _logger.error("SIP edge restart failed: %s", error)
+            return
+        added, removed = self.edge.poll_registrations()
+        for login in sorted(added):
+            self.outbox.add("phone.state", None, {"login": login, "state": "registered"})
+        for login in sorted(removed):
+            self.outbox.add("phone.state", None, {"login": login, "state": "unregistered"})
+
+    # -- commands --------------------------------------------------------------
+    def _poll_loop(self) -> None:
+        """Long-poll commands; hand them to the main loop in seq order."""
+        backoff = Backoff(min(self.backoff_cap, 10))
+        fetched = self.after
+        while not self.stop_event.is_set():
+            wait = self.options.poll_wait
+            status, payload = self.client.post_json(
+                ROUTE_COMMANDS, {"after": fetched, "wait": wait}, timeout=wait + 10
+            )
+            if status != 200 or not isinstance(payload, dict):
+                self.stop_event.wait(backoff.failed())
+                continue
+            backoff.reset()
+            commands = sorted(payload.get("commands") or [], key=lambda c: c.get("seq", 0))
+            for command in commands:
+                seq = int(command.get("seq", 0))
+                if seq > fetched:
+                    fetched = seq
+                    self.inbox.put(("command", command))
+            version = payload.get("config_version")
+            if version and version != self.config.get("version"):
+                self.inbox.put(("config", version))
+
+    def _drain_inbox(self) -> None:
+        for _ in range(100):
+            try:
+                kind, item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "config":
+                if item != self.config.get("version"):
+                    self._fetch_config()
+            elif kind == "command":
+                self._execute(item)
+
+    def _execute(self, command: dict[str, Any]) -> None:
+        seq = int(command.get("seq", 0))
+        if seq <= self.after:
+            return  # already carried out before a restart
+        kind = command.get("type")
+        try:
+            if kind == "dial":
+                self._dial(command)
+            elif kind == "hangup":
+                call_id = (command.get("data") or {}).get("engine_call_id")
+                index = self.call_worker.get(call_id)
+                if index is not None and index in self.workers:
+                    self._send(self.workers[index], ("hangup", call_id))
+            elif kind == "config.changed":
+                self._fetch_config()
+            else:
+                _logger.info("ignoring command of unknown type %r", kind)
+        except Exception:
+            _logger.exception("command %s (%s) failed", seq, kind)
+        self.after = seq
+        write_atomic(self.after_path, str(seq).encode())
+
+    def _dial(self, command: dict[str, Any]) -> None:
+        data = command.get("data") or {}
+        call_id = "c-" + uuid.uuid4().hex[:24]
+        accounts = self._accounts()
+        account_id = data.get("account_id") or (accounts[0]["id"] if accounts else None)
+        created = {
+            "direction": "outbound",
+            "number": str(data.get("number") or "")[:64] or "?",
+            "odoo_call_id": command.get("call_id"),
+        }
+        if isinstance(account_id, int):
+            created["account_id"] = account_id
+        self.outbox.add("call.created", call_id, created)
+        login = data.get("login") or ""
+        users = {u.get("login") for u in self.config.get("users") or []}
+        if login not in users:
+            return self._refuse(call_id, "unknown telephony login")
+        if not accounts:
+            return self._refuse(call_id, "no SIP account")
+        handle = self._pick_worker()
+        if handle is None:
+            return self._refuse(call_id, "engine at capacity")
+        settings = self.config.get("settings") or {}
+        order = {
+            "call_id": call_id,
+            "login": login,
+            "phone_uri": self.options.phone_uri.format(login=login, sip_port=self.options.sip_port),
+            "number": data.get("number") or "",
+            "dial": data.get("dial") or data.get("number") or "",
+            "account_id": account_id,
+            "caller_name": data.get("caller_name") or "",
+            "odoo_call_id": command.get("call_id"),
+            "ring_time": settings.get("ring_time") or 15,
+            "record": settings.get("recording", True),
+        }
+        handle.calls.add(call_id)
+        self.call_worker[call_id] = handle.index
+        self.call_state[call_id] = "call.created"
+        self._send(handle, ("dial", order))
+        self._write_workers()
+
+    def _refuse(self, call_id: str, reason: str) -> None:
+        _logger.warning("call %s refused: %s", call_id, reason)
+        self.outbox.add("call.ended", call_id, {"outcome": "failed", "reason": reason})
+
+    # -- workers ---------------------------------------------------------------
+    def _pick_worker(self) -> WorkerHandle | None:
+        live = [h for h in self.workers.values() if not h.stopping and h.process.is_alive()]
+        free = [h for h in live if len(h.calls) < CALLS_PER_WORKER]
+        if free:
+            # Fill the busiest worker that has room, so idle ones can retire.
+            return max(free, key=lambda h: (len(h.calls), -h.index))
+        if len(self.workers) < self.options.workers_max:
+            return self._spawn_worker()
+        return None
+
+    def _spawn_worker(self, index: int | None = None) -> WorkerHandle:
+        from telephony.engine.worker import run_worker
+
+        if index is None or index in self.workers:
+            index = next(i for i in range(len(self.workers) + 1) if i not in self.workers)
+        parent, child = self.mp.Pipe()
+        worker_options = {
+            "recordings_dir": self.active_dir,
+            "sip_port": 0,
+            "rtp_port": self.options.rtp_port_start + index * RTP_PORTS_PER_WORKER,
+            "rtp_range": RTP_PORTS_PER_WORKER,
+            "log_level": self.options.log_level,
+            "pj_log_level": self.options.pj_log_level,
+        }
+        process = self.mp.Process(
+            target=run_worker,
+            args=(child, worker_options),
+            name=f"media-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        handle = WorkerHandle(index=index, process=process, conn=parent, pid=process.pid)
+        self.workers[index] = handle
+        self._send(handle, ("config", self._worker_config(index)))
+        self._write_workers()
+        _logger.info("media worker %d started (pid %s)", index, process.pid)
+        return handle
+
+    def _send(self, handle: WorkerHandle, message: tuple) -> None:
+        try:
+            handle.conn.send(message)
+        except (BrokenPipeError, OSError):
+            _logger.warning("media worker %d unreachable", handle.index)
+
+    def _pump_workers(self, timeout: float) -> None:
+        conns = {h.conn: h for h in self.workers.values()}
+        if not conns:
+            time.sleep(timeout)
+            return
+        for conn in wait_connections(list(conns), timeout=timeout):
+            handle = conns[conn]
+            for _ in range(200):
+                try:
+                    if not conn.poll():
+                        break
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    self._worker_gone(handle)
+                    break
+                self._on_worker_message(handle, message)
+
+    def _on_worker_message(self, handle: WorkerHandle, message: tuple) -> None:
+        kind = message[0]
+        if kind == "event":
+            _, event_type, call_id, data, at = message
+            if call_id in self.call_state:
+                self.call_state[call_id] = event_type
+            self.outbox.add(event_type, call_id, data, at)
+        elif kind == "recording":
+            _, call_id, wav_path = message
+            self._recording_done(wav_path)
+        elif kind == "call_done":
+            call_id = message[1]
+            handle.calls.discard(call_id)
+            self.call_worker.pop(call_id, None)
+            self.call_state.pop(call_id, None)
+            if not handle.calls:
+                handle.idle_since = time.monotonic()
+            self._write_workers()
+        elif kind == "ready":
+            handle.ready = True
+            handle.sip_port = message[1].get("sip_port")
+            if self.edge is not None:
+                self.edge.add_worker(f"127.0.0.1:{handle.sip_port}")
+            self._write_workers()
+        elif kind == "stopped":
+            handle.stopping = True
+
+    def _recording_done(self, wav_path: str) -> None:
+        """Move a closed WAV from active/ to the delivery queue directory."""
+        if os.path.exists(wav_path):
+            target = os.path.join(self.recordings_dir, os.path.basename(wav_path))
+            os.replace(wav_path, target)
+            self.outbox.changed.set()
+
+    def _worker_gone(self, handle: WorkerHandle) -> None:
+        """A worker exited: end its calls, keep their audio, restart if needed."""
+        self.workers.pop(handle.index, None)
+        if self.edge is not None and handle.sip_port:
+            self.edge.remove_worker(f"127.0.0.1:{handle.sip_port}")
+        try:
+            handle.conn.close()
+        except OSError:
+            pass
+        handle.process.join(timeout=1)
+        expected = handle.stopping
+        if not expected:
+            _logger.error(
+                "media worker %d (pid %s) died with code %s",
+                handle.index,
+                handle.pid,
+                handle.process.exitcode,
+            )
+        for call_id in sorted(handle.calls):
+            last = self.call_state.pop(call_id, "")
+            outcome = "answered" if last in ("call.bridged",) else "failed"
+            self.outbox.add(
+                "call.ended", call_id, {"outcome": outcome, "reason": "media worker stopped"}
+            )
+            self.call_worker.pop(call_id, None)
+            self._recording_done(os.path.join(self.active_dir, f"{call_id}.wav"))
+        handle.calls.clear()
+        if not expected and not self.shutdown_requested and (handle.index == 0 or not self.workers):
+            now = time.monotonic()
+            self.restarts = [t for t in self.restarts if now - t < 60] + [now]
+            if len(self.restarts) > 5:
+                _logger.error("media workers keep dying; waiting before a restart")
+                time.sleep(min(5, self.options.retry_max))
+            replacement = self._spawn_worker(handle.index)
+            _logger.info("media worker %d restarted (pid %s)", replacement.index, replacement.pid)
+        self._write_workers()
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        self._watch_edge(now)
+        for handle in list(self.workers.values()):
+            if not handle.process.is_alive():
+                # Drain what it said before dying, then account for it.
+                self._pump_one(handle)
+                if handle.index in self.workers:
+                    self._worker_gone(handle)
+            elif (
+                handle.index != 0
+                and not handle.calls
+                and not handle.stopping
+                and now - handle.idle_since > self.options.idle_seconds
+            ):
+                _logger.info("media worker %d idle: retiring it", handle.index)
+                handle.stopping = True
+                self._send(handle, ("shutdown", None))
+
+    def _pump_one(self, handle: WorkerHandle) -> None:
+        for _ in range(200):
+            try:
+                if not handle.conn.poll():
+                    return
+                self._on_worker_message(handle, handle.conn.recv())
+            except (EOFError, OSError):
+                return
+
+    def _stop_workers(self) -> None:
+        for handle in self.workers.values():
+            handle.stopping = True
+            self._send(handle, ("shutdown", None))
+        deadline = time.monotonic() + 10
+        while self.workers and time.monotonic() < deadline:
+            self._pump_workers(0.1)
+            for handle in list(self.workers.values()):
+                if not handle.process.is_alive():
+                    self._pump_one(handle)
+                    self._worker_gone(handle)
+        for handle in list(self.workers.values()):
+            _logger.warning("media worker %d did not stop: killing it", handle.index)
+            handle.process.kill()
+            self._worker_gone(handle)
+
+    def _write_workers(self) -> None:
+        """workers.json: who runs where, for operators (and tests)."""
+        info = [
+            {"index": h.index, "pid": h.pid, "sip_port": h.sip_port, "calls": sorted(h.calls)}
+            for h in sorted(self.workers.values(), key=lambda h: h.index)
+        ]
+        write_atomic(os.path.join(self.state_dir, "workers.json"), json.dumps(info).encode())
+
+    # -- delivery ----------------------------------------------------------------
+    def _recover_recordings(self) -> None:
+        """Recordings of calls cut by a crash are still worth delivering."""
+        for name in os.listdir(self.active_dir):
+            if name.endswith(".wav"):
+                self._recording_done(os.path.join(self.active_dir, name))
+
+    def _delivery_loop(self) -> None:
+        backoff = Backoff(self.backoff_cap)
+        while not self.delivery_stop.is_set():
+            try:
+                progressed = self._deliver_once()
+            except Exception:
+                _logger.exception("delivery failed")
+                progressed = False
+            if progressed is None:  # nothing to do
+                backoff.reset()
+                self.outbox.changed.wait(1.0)
+                self.outbox.changed.clear()
+            elif progressed:
+                backoff.reset()
+            else:
+                self.delivery_stop.wait(backoff.failed())
+
+    def _deliver_once(self) -> bool | None:
+        """Send one batch of events, else one recording. None: nothing pending."""
+        events = self.outbox.pending()
+        if events:
+            body = protocol.encode({"protocol": protocol.PROTOCOL_VERSION, "events": events})
+            status, payload = self.client.post(ROUTE_EVENTS, body)
+            if status != 200:
+                return False
+            if isinstance(payload, dict):
+                for rejected in payload.get("rejected") or []:
+                    _logger.error(
+                        "Odoo rejected event %s: %s", rejected.get("id"), rejected.get("error")
+                    )
+            self.outbox.remove(events)  # accepted, duplicate or rejected: all final
+            return True
+        return self._deliver_recording()
+
+    def _deliver_recording(self) -> bool | None:
+        from telephony.audio import wav_to_mp3
+
+        names = sorted(os.listdir(self.recordings_dir))
+        for name in names:
+            path = os.path.join(self.recordings_dir, name)
+            if name.endswith(".wav") and not os.path.exists(path[:-4] + ".mp3"):
+                try:
+                    wav_to_mp3(path)
+                except Exception as error:
+                    _logger.error("recording %s cannot be converted: %s", name, error)
+                    os.replace(path, path + ".bad")
+                    return True
+                os.unlink(path)
+                return True
+        for name in names:
+            if not name.endswith(".mp3"):
+                continue
+            path = os.path.join(self.recordings_dir, name)
+            with open(path, "rb") as source:
+                body = source.read()
+            call_id = name[:-4]
+            status, _payload = self.client.post(
+                ROUTE_RECORDING,
+                body,
+                content_type="audio/mpeg",
+                headers={protocol.HEADER_CALL: call_id},
+                timeout=60,
+            )
+            if status == 200:
+                os.unlink(path)
+                wav = path[:-4] + ".wav"
+                if os.path.exists(wav):
+                    os.unlink(wav)
+                _logger.info("recording of %s delivered", call_id)
+                return True
+            return False  # 404 (events first), 5xx or no answer: retry later
+        return None

@@ -1,0 +1,642 @@
+"""Media worker: one pjsua2 endpoint in its own process, driven by one thread.
+
+pjsua2 aborts the process when it is called from an unregistered thread or
+when a live ``Call`` dies in the wrong place, so every pjsua2 call of this
+process happens in the thread that runs :func:`run_worker` (``threadCnt = 0``,
+``mainThreadOnly = True``). Commands arrive from the controller on a pipe and
+are carried out between two ``libHandleEvents(10)`` slices of that thread.
+
+Messages, controller -> worker (tuples):
+    ("config", {"accounts": [...], "settings": {...}, "register": bool})
+    ("dial", {"call_id", "login", "phone_uri", "number", "dial", "account_id",
+              "caller_name", "odoo_call_id", "ring_time", "record"})
+    ("hangup", call_id)
+    ("shutdown", None)
+Messages, worker -> controller:
+    ("ready", {"pid", "sip_port"})
+    ("event", type, call_id, data, at)
+    ("recording", call_id, wav_path)
+    ("call_done", call_id)
+    ("stopped", None)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import pjsua2 as pj
+
+_logger = logging.getLogger("telephony.engine.worker")
+
+MAX_CALLS = 4  # the pjsua2 wheel's limit per process
+LOCAL_HOST = "127.0.0.1"
+# Digest headers and passwords never reach the log even at pjsip level 3.
+_REDACT = re.compile(r"(Authorization:|response=|nonce=)[^\r\n]*", re.IGNORECASE)
+
+
+def _sip_user(text: str) -> str:
+    """Keep a SIP user part to characters that need no escaping."""
+    return re.sub(r"[^A-Za-z0-9+*#._-]", "", text or "")[:64] or "anonymous"
+
+
+def _quote_name(text: str) -> str:
+    return (text or "").replace("\\", "").replace('"', "")[:64]
+
+
+@dataclass
+class Session:
+    """One click-to-call: the user's leg, then the client's leg, bridged."""
+
+    call_id: str
+    order: dict[str, Any]
+    caller_account: Any = None
+    user_leg: Any = None
+    client_leg: Any = None
+    recorder: Any = None
+    wav_path: str | None = None
+    ring_deadline: float = 0.0
+    ringing_sent: bool = False
+    user_answered: bool = False
+    client_dialled: bool = False
+    bridged: bool = False
+    ended: bool = False
+    outcome: str | None = None
+    reason: str = ""
+    code: int | None = None
+    legs_alive: set = field(default_factory=set)
+    ring_expired: bool = False
+    media: Any = None
+
+
+def run_worker(conn: Connection, options: dict[str, Any]) -> None:
+    """Process entry point (multiprocessing target)."""
+    logging.basicConfig(
+        level=options.get("log_level", logging.INFO),
+        format="%(asctime)s %(levelname)s worker[%(process)d] %(name)s: %(message)s",
+    )
+    worker = MediaWorker(conn, options)
+    try:
+        worker.run()
+    except Exception:
+        _logger.exception("media worker failed")
+        raise
+
+
+class MediaWorker:
+    """Owns the pjsua2 endpoint, its accounts, calls and recorders."""
+
+    def __init__(self, conn: Connection, options: dict[str, Any]):
+        self.conn = conn
+        self.options = options
+        self.ep = None
+        self.pj = None
+        self.log_writer = None
+        self.trunks: dict[int, Any] = {}  # account id -> TrunkAccount
+        self.trunk_settings: dict[int, tuple] = {}
+        self.register = False
+        self.sessions: dict[str, Session] = {}
+        self.calls: set = set()  # every live pjsua2 Call, so none dies early
+        self.stopping = False
+        self.recordings_dir = options["recordings_dir"]
+
+    # -- plumbing ---------------------------------------------------------
+    def send(self, *message: Any) -> None:
+        try:
+            self.conn.send(message)
+        except (BrokenPipeError, OSError):
+            # Controller gone: nothing to report to, stop soon.
+            self.stopping = True
+
+    def emit(self, kind: str, call_id: str | None, data: dict[str, Any]) -> None:
+        self.send("event", kind, call_id, data, time.time())
+
+    def run(self) -> None:
+        self.pj = pj
+        self._start_endpoint()
+        try:
+            while not self.stopping:
+                self.ep.libHandleEvents(10)
+                self._read_commands()
+                self._check_timers()
+            self._shutdown()
+        finally:
+            self._destroy()
+        self.send("stopped", None)
+
+    def _start_endpoint(self) -> None:
+        pj = self.pj
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = MAX_CALLS
+        cfg.uaConfig.userAgent = "ip_telephony-engine"
+        self.log_writer = _PjLogWriter()
+        cfg.logConfig.writer = self.log_writer
+        cfg.logConfig.level = min(3, int(self.options.get("pj_log_level", 2)))
+        cfg.logConfig.consoleLevel = cfg.logConfig.level
+        cfg.logConfig.decor = 0
+        cfg.medConfig.clockRate = 8000
+        cfg.medConfig.sndClockRate = 8000
+        cfg.medConfig.channelCount = 1
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.noVad = True
+        cfg.medConfig.threadCnt = 0
+        self.ep.libInit(cfg)
+        tcfg = pj.TransportConfig()
+        tcfg.port = int(self.options.get("sip_port", 0))
+        tcfg.boundAddress = LOCAL_HOST
+        tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        self.ep.libStart()
+        self.ep.audDevManager().setNullDev()
+        for codec in self.ep.codecEnum2():
+            # Narrowband G.711 only: cheap, and every provider speaks it.
+            keep = codec.codecId.startswith(("PCMU/", "PCMA/"))
+            self.ep.codecSetPriority(codec.codecId, 200 if keep else 0)
+        port = self.ep.transportGetInfo(tid).localName.rsplit(":", 1)[-1]
+        self.sip_port = int(port)
+        self.send("ready", {"pid": os.getpid(), "sip_port": self.sip_port})
+        _logger.info("media worker ready on %s:%s", LOCAL_HOST, self.sip_port)
+
+    def _read_commands(self) -> None:
+        for _ in range(20):  # bounded: media must keep flowing
+            try:
+                if not self.conn.poll():
+                    return
+                kind, payload = self.conn.recv()
+            except (EOFError, OSError):
+                _logger.warning("controller pipe closed; shutting down")
+                self.stopping = True
+                return
+            try:
+                if kind == "config":
+                    self._apply_config(payload)
+                elif kind == "dial":
+                    self._dial(payload)
+                elif kind == "hangup":
+                    self._hangup_session(payload, "hangup requested")
+                elif kind == "shutdown":
+                    self.stopping = True
+            except Exception:
+                _logger.exception("command %s failed", kind)
+                if kind == "dial":
+                    self._fail_unstarted(payload, "media worker error")
+
+    def _media_config(self, acc_cfg: Any) -> None:
+        pj = self.pj
+        acc_cfg.mediaConfig.transportConfig.boundAddress = LOCAL_HOST
+        acc_cfg.mediaConfig.transportConfig.port = int(self.options.get("rtp_port", 0))
+        acc_cfg.mediaConfig.transportConfig.portRange = int(self.options.get("rtp_range", 0))
+        acc_cfg.natConfig.iceEnabled = False
+        acc_cfg.natConfig.sdpNatRewriteUse = 0
+        acc_cfg.natConfig.contactRewriteUse = 0
+        acc_cfg.natConfig.viaRewriteUse = 0
+        acc_cfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
+
+    # -- trunks -----------------------------------------------------------
+    def _apply_config(self, payload: dict[str, Any]) -> None:
+        """Create, modify or remove trunk accounts to match the configuration."""
+        self.settings = payload.get("settings") or {}
+        self.register = bool(payload.get("register"))
+        self.register_timeout = float(payload.get("register_timeout", 30))
+        wanted = {int(a["id"]): a for a in payload.get("accounts", [])[:3]}
+        for account_id in list(self.trunks):
+            if account_id not in wanted:
+                trunk = self.trunks.pop(account_id)
+                self.trunk_settings.pop(account_id, None)
+                trunk.shutdown()
+        for account_id, account in wanted.items():
+            key = (
+                account.get("user"),
+                account.get("password"),
+                account.get("domain"),
+                account.get("host"),
+                self.register,
+            )
+            if self.trunk_settings.get(account_id) == key:
+                continue
+            acc_cfg = self._trunk_config(account)
+            trunk = self.trunks.get(account_id)
+            if trunk is None:
+                trunk = TrunkAccount(self, account_id)
+                self.trunks[account_id] = trunk
+                trunk.create(acc_cfg)
+            else:
+                trunk.modify(acc_cfg)
+            self.trunk_settings[account_id] = key
+            if self.register:
+                trunk.started_registration(self.register_timeout)
+
+    def _trunk_config(self, account: dict[str, Any]) -> Any:
+        pj = self.pj
+        user = _sip_user(account.get("user", ""))
+        domain = account.get("domain") or account.get("host")
+        host = account.get("host") or domain
+        acc_cfg = pj.AccountConfig()
+        acc_cfg.idUri = f"sip:{user}@{domain}"
+        if self.register:
+            acc_cfg.regConfig.registrarUri = f"sip:{host}"
+            acc_cfg.regConfig.registerOnAdd = True
+            acc_cfg.regConfig.timeoutSec = 300
+            acc_cfg.regConfig.retryIntervalSec = 30
+            acc_cfg.regConfig.firstRetryIntervalSec = 10
+        else:
+            acc_cfg.regConfig.registrarUri = ""
+            acc_cfg.regConfig.registerOnAdd = False
+        if host != domain:
+            acc_cfg.sipConfig.proxies.append(f"sip:{host};lr")
+        cred = pj.AuthCredInfo(
+            "digest", "*", account.get("user", ""), 0, account.get("password", "")
+        )
+        acc_cfg.sipConfig.authCreds.append(cred)
+        self._media_config(acc_cfg)
+        return acc_cfg
+
+    # -- calls ------------------------------------------------------------
+    def _fail_unstarted(self, order: dict[str, Any], reason: str) -> None:
+        call_id = order.get("call_id")
+        session = self.sessions.get(call_id)
+        if session is not None:
+            session.outcome = session.outcome or "failed"
+            session.reason = session.reason or reason
+            self._hangup_all(session)
+            self._maybe_finish(session)
+        else:
+            self.emit("call.ended", call_id, {"outcome": "failed", "reason": reason})
+            self.send("call_done", call_id)
+
+    def _dial(self, order: dict[str, Any]) -> None:
+        """Ring the user's phone with the client's number as caller id."""
+        pj = self.pj
+        call_id = order["call_id"]
+        session = Session(call_id=call_id, order=order)
+        self.sessions[call_id] = session
+        if len(self.calls) + 2 > MAX_CALLS * 2 or len(self.sessions) > MAX_CALLS:
+            session.outcome, session.reason = "failed", "media worker full"
+            self._maybe_finish(session)
+            return
+        number = _sip_user(order.get("number", ""))
+        name = _quote_name(order.get("caller_name") or order.get("number") or "")
+        acc_cfg = pj.AccountConfig()
+        acc_cfg.idUri = (
+            f'"{name}" <sip:{number}@{LOCAL_HOST}>' if name else (f"sip:{number}@{LOCAL_HOST}")
+        )
+        acc_cfg.regConfig.registrarUri = ""
+        acc_cfg.regConfig.registerOnAdd = False
+        self._media_config(acc_cfg)
+        account = CallerAccount()
+        account.create(acc_cfg)
+        session.caller_account = account
+        session.ring_deadline = time.monotonic() + float(order.get("ring_time") or 15)
+        leg = Leg(self, account, session, "user")
+        self.calls.add(leg)
+        session.user_leg = leg
+        session.legs_alive.add("user")
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        try:
+            leg.makeCall(order["phone_uri"], prm)
+        except Exception as error:
+            _logger.warning("call %s: cannot ring the user's phone: %s", call_id, error)
+            self.calls.discard(leg)
+            session.user_leg = None
+            session.legs_alive.discard("user")
+            session.outcome, session.reason = "failed", "cannot reach the user's phone"
+            self._maybe_finish(session)
+
+    def _dial_client(self, session: Session) -> None:
+        pj = self.pj
+        order = session.order
+        trunk = self.trunks.get(int(order.get("account_id") or 0))
+        if trunk is None and self.trunks:
+            trunk = self.trunks[min(self.trunks)]
+        if trunk is None:
+            session.outcome, session.reason = "failed", "no SIP account"
+            self._hangup_all(session)
+            return
+        dial = _sip_user(order.get("dial") or order.get("number", ""))
+        domain = trunk.domain
+        session.client_dialled = True
+        self.emit("call.dialing", session.call_id, {"dial": order.get("dial") or dial})
+        leg = Leg(self, trunk, session, "client")
+        self.calls.add(leg)
+        session.client_leg = leg
+        session.legs_alive.add("client")
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        try:
+            leg.makeCall(f"sip:{dial}@{domain}", prm)
+        except Exception as error:
+            _logger.warning("call %s: cannot dial the client: %s", session.call_id, error)
+            self.calls.discard(leg)
+            session.client_leg = None
+            session.legs_alive.discard("client")
+            session.outcome, session.reason = "failed", "cannot dial the client"
+            self._hangup_all(session)
+            self._maybe_finish(session)
+
+    def on_leg_state(self, leg: Leg, state: int, code: int, reason: str) -> None:
+        pj = self.pj
+        session = leg.session
+        if state == pj.PJSIP_INV_STATE_EARLY and leg.role == "user" and not session.ringing_sent:
+            session.ringing_sent = True
+            self.emit("call.ringing", session.call_id, {"logins": [session.order["login"]]})
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED:
+            if leg.role == "user" and not session.user_answered:
+                if not session.ringing_sent:
+                    session.ringing_sent = True
+                    self.emit("call.ringing", session.call_id, {"logins": [session.order["login"]]})
+                session.user_answered = True
+                self.emit("call.answered", session.call_id, {"login": session.order["login"]})
+                if not session.ended and session.outcome is None:
+                    self._dial_client(session)
+            elif leg.role == "client":
+                leg.confirmed = True
+                self._bridge(session)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._leg_gone(leg, code, reason)
+
+    def on_leg_media(self, leg: Leg) -> None:
+        if leg.role == "client":
+            self._bridge(leg.session)
+
+    def _audio(self, leg: Leg) -> Any:
+        pj = self.pj
+        try:
+            info = leg.getInfo()
+        except Exception:
+            return None
+        for index, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                return leg.getAudioMedia(index)
+        return None
+
+    def _bridge(self, session: Session) -> None:
+        """Connect both directions and the recorder once both legs have media."""
+        if session.bridged or session.ended or not session.client_leg:
+            return
+        if not getattr(session.client_leg, "confirmed", False):
+            return
+        user_media = self._audio(session.user_leg) if session.user_leg else None
+        client_media = self._audio(session.client_leg)
+        if user_media is None or client_media is None:
+            return
+        user_media.startTransmit(client_media)
+        client_media.startTransmit(user_media)
+        session.bridged = True
+        session.media = (user_media, client_media)  # keep the wrappers alive
+        if session.order.get("record", True):
+            path = os.path.join(self.recordings_dir, f"{session.call_id}.wav")
+            recorder = self.pj.AudioMediaRecorder()
+            try:
+                recorder.createRecorder(path)
+                user_media.startTransmit(recorder)
+                client_media.startTransmit(recorder)
+                session.recorder, session.wav_path = recorder, path
+            except Exception as error:
+                _logger.warning("call %s: recorder failed: %s", session.call_id, error)
+        self.emit("call.bridged", session.call_id, {})
+
+    def _leg_gone(self, leg: Leg, code: int, reason: str) -> None:
+        session = leg.session
+        # Drop the Python Call now: pjsua2 is done with it after DISCONNECTED.
+        self.calls.discard(leg)
+        session.legs_alive.discard(leg.role)
+        if leg.role == "user":
+            session.user_leg = None
+            if session.outcome is None:
+                if session.bridged:
+                    session.outcome, session.reason = "answered", "user hung up"
+                elif session.client_dialled:
+                    session.outcome, session.reason = "cancelled", "user hung up"
+                elif code in (408, 480, 487) or session.ring_expired:
+                    session.outcome, session.reason = "no_answer", "the user did not answer"
+                elif code in (486, 600, 603):
+                    session.outcome, session.reason = "no_answer", "the user declined"
+                    session.code = code
+                else:
+                    session.outcome, session.reason = "failed", reason or "user leg failed"
+                    session.code = code or None
+        else:
+            session.client_leg = None
+            if session.outcome is None:
+                if session.bridged:
+                    session.outcome, session.reason = "answered", "client hung up"
+                elif code in (486, 600):
+                    session.outcome, session.reason, session.code = "busy", reason, code
+                elif code in (408, 480, 487, 603):
+                    session.outcome, session.reason, session.code = "no_answer", reason, code
+                else:
+                    session.outcome, session.reason = "failed", reason or "client leg failed"
+                    session.code = code or None
+        self._hangup_all(session)
+        self._maybe_finish(session)
+
+    def _hangup_all(self, session: Session) -> None:
+        pj = self.pj
+        for leg in (session.user_leg, session.client_leg):
+            if leg is None:
+                continue
+            try:
+                leg.hangup(pj.CallOpParam(True))
+            except Exception as error:  # already disconnecting
+                _logger.debug("hangup of %s leg: %s", leg.role, error)
+
+    def _hangup_session(self, call_id: str, reason: str) -> None:
+        session = self.sessions.get(call_id)
+        if session is None:
+            return
+        if session.outcome is None:
+            session.outcome = "answered" if session.bridged else "cancelled"
+            session.reason = reason
+        self._hangup_all(session)
+        self._maybe_finish(session)
+
+    def _maybe_finish(self, session: Session) -> None:
+        """After both legs are gone: close the recorder, report, free the slot."""
+        if session.ended or session.legs_alive:
+            return
+        session.ended = True
+        self.sessions.pop(session.call_id, None)
+        wav_path = None
+        if session.recorder is not None:
+            # Deleting the recorder flushes and closes the WAV file.
+            session.recorder = None
+            wav_path = session.wav_path
+        session.media = None
+        if session.caller_account is not None:
+            try:
+                session.caller_account.shutdown()
+            except Exception as error:
+                _logger.debug("caller account shutdown: %s", error)
+            session.caller_account = None
+        data: dict[str, Any] = {
+            "outcome": session.outcome or "failed",
+            "reason": (session.reason or "")[:200],
+        }
+        if session.code:
+            data["code"] = int(session.code)
+        self.emit("call.ended", session.call_id, data)
+        if wav_path and os.path.exists(wav_path):
+            self.send("recording", session.call_id, wav_path)
+        self.send("call_done", session.call_id)
+        _logger.info("call %s ended: %s", session.call_id, data["outcome"])
+
+    def _check_timers(self) -> None:
+        now = time.monotonic()
+        for session in list(self.sessions.values()):
+            if (
+                not session.user_answered
+                and session.user_leg is not None
+                and not session.ring_expired
+                and now > session.ring_deadline
+            ):
+                session.ring_expired = True
+                session.outcome, session.reason = "no_answer", "the user did not answer"
+                self._hangup_all(session)
+        for trunk in self.trunks.values():
+            trunk.check_timeout(now)
+
+    # -- shutdown ---------------------------------------------------------
+    def _shutdown(self) -> None:
+        """Hang up every call and unregister, still inside the owner thread."""
+        for session in list(self.sessions.values()):
+            if session.outcome is None:
+                session.outcome = "answered" if session.bridged else "failed"
+                session.reason = "engine stopped"
+            self._hangup_all(session)
+        deadline = time.monotonic() + 3
+        while self.sessions and time.monotonic() < deadline:
+            self.ep.libHandleEvents(10)
+        for session in list(self.sessions.values()):
+            session.legs_alive.clear()
+            self._maybe_finish(session)
+        for trunk in self.trunks.values():
+            trunk.closing = True
+            try:
+                trunk.shutdown()
+            except Exception as error:
+                _logger.debug("trunk shutdown: %s", error)
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            self.ep.libHandleEvents(10)
+
+    def _destroy(self) -> None:
+        self.calls.clear()
+        self.sessions.clear()
+        self.trunks.clear()
+        if self.ep is not None:
+            try:
+                self.ep.libDestroy()
+            except Exception as error:
+                _logger.debug("libDestroy: %s", error)
+            self.ep = None
+
+
+class _PjLogWriter(pj.LogWriter):
+    """pjsip log lines into Python logging, digest material redacted."""
+
+    def write(self, entry: Any) -> None:
+        message = _REDACT.sub(r"\1 <redacted>", entry.msg.rstrip())
+        level = entry.level
+        # pjsip level 3 is chatty (call dumps): keep it at DEBUG here.
+        if level <= 1:
+            pylevel = logging.ERROR
+        elif level == 2:
+            pylevel = logging.WARNING
+        else:
+            pylevel = logging.DEBUG
+        logging.getLogger("pjsip").log(pylevel, "%s", message)
+
+
+class TrunkAccount(pj.Account):
+    """A provider account; reports its registration as trunk.state events."""
+
+    def __init__(self, worker: MediaWorker, account_id: int):
+        super().__init__()
+        self.worker = worker
+        self.account_id = account_id
+        self.domain = ""
+        self.state: tuple | None = None
+        self.deadline: float | None = None
+        self.closing = False
+
+    def create(self, acc_cfg: Any) -> None:
+        self.domain = acc_cfg.idUri.split("@", 1)[-1]
+        super().create(acc_cfg)
+
+    def modify(self, acc_cfg: Any) -> None:
+        self.domain = acc_cfg.idUri.split("@", 1)[-1]
+        self.state = None
+        super().modify(acc_cfg)
+
+    def started_registration(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.report("pending", None, "waiting for the provider")
+
+    def report(self, state: str, code: int | None, reason: str) -> None:
+        if self.closing or (state, code) == self.state:
+            return
+        self.state = (state, code)
+        data: dict[str, Any] = {
+            "account_id": self.account_id,
+            "state": state,
+            "reason": (reason or "")[:200],
+        }
+        if code:
+            data["code"] = int(code)
+        self.worker.emit("trunk.state", None, data)
+
+    def check_timeout(self, now: float) -> None:
+        if self.deadline is not None and now > self.deadline:
+            self.deadline = None
+            self.report("failed", 408, "timeout")
+
+    def onRegStarted(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback
+        if prm.renew and (self.state is None or self.state[0] != "registered"):
+            self.report("pending", None, "waiting for the provider")
+
+    def onRegState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback
+        code, reason = int(prm.code), str(prm.reason)
+        if code < 200:
+            self.report("pending", None, reason or "waiting for the provider")
+            return
+        self.deadline = None
+        if 200 <= code < 300:
+            if prm.expiration > 0:
+                self.report("registered", code, reason or "OK")
+            return
+        if code == 408:
+            reason = "timeout"
+        self.report("failed", code, reason)
+
+
+class CallerAccount(pj.Account):
+    """A registration-less account whose From carries the client's caller id."""
+
+
+class Leg(pj.Call):
+    """One leg of a session; forwards its state changes to the worker."""
+
+    def __init__(self, worker: MediaWorker, account: Any, session: Session, role: str):
+        super().__init__(account)
+        self.worker = worker
+        self.session = session
+        self.role = role
+        self.confirmed = False
+
+    def onCallState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback
+        info = self.getInfo()
+        self.worker.on_leg_state(self, info.state, int(info.lastStatusCode), str(info.lastReason))
+
+    def onCallMediaState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback
+        self.worker.on_leg_media(self)

@@ -1,0 +1,719 @@
+"""Counterparts of the engine for its tests: a fake Odoo, a digest registrar,
+SIP user agents (phones and a provider) on pjsua2, tones and a Goertzel filter.
+
+Everything listens on 127.0.0.1 on ports the kernel picks, so several test
+suites can share the machine. The user agent runs as its own process
+(``python -m telephony.tests.engine_fixtures ua ...``): one pjsua2 endpoint
+per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import hashlib
+import json
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import wave
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from telephony import protocol
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON = sys.executable
+
+
+# -- helpers ----------------------------------------------------------------
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "") -> Any:
+    """Poll ``predicate`` until it returns a true value or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+def write_tone(path: str, frequency: float, seconds: float = 2.0, rate: int = 8000) -> str:
+    """A sine WAV (16-bit mono) written with the stdlib."""
+    samples = array.array(
+        "h",
+        (
+            int(12000 * math.sin(2 * math.pi * frequency * n / rate))
+            for n in range(int(rate * seconds))
+        ),
+    )
+    with wave.open(path, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def goertzel_ratio(samples, rate: int, frequency: float) -> float:
+    """Share of the signal's energy at ``frequency`` (0..1), windowed per 20 ms.
+
+    Summed over windows so silence before the bridge does not matter.
+    """
+    window = max(int(rate * 0.02), 1)
+    k = round(window * frequency / rate)
+    coeff = 2 * math.cos(2 * math.pi * k / window)
+    tone = total = 0.0
+    for start in range(0, len(samples) - window + 1, window):
+        s_prev = s_prev2 = 0.0
+        energy = 0.0
+        for x in samples[start : start + window]:
+            s = x + coeff * s_prev - s_prev2
+            s_prev2, s_prev = s_prev, s
+            energy += x * x
+        power = s_prev2 * s_prev2 + s_prev * s_prev - coeff * s_prev * s_prev2
+        tone += 2 * power / window
+        total += energy
+    return tone / total if total else 0.0
+
+
+def read_wav(path: str) -> tuple[array.array, int]:
+    with wave.open(path, "rb") as source:
+        frames = source.readframes(source.getnframes())
+        rate = source.getframerate()
+        channels = source.getnchannels()
+    samples = array.array("h", frames)
+    if channels > 1:
+        samples = samples[::channels]
+    return samples, rate
+
+
+def read_mp3(data: bytes) -> tuple[array.array, int]:
+    import io
+
+    from pydub import AudioSegment
+
+    segment = AudioSegment.from_file(io.BytesIO(data), format="mp3").set_channels(1)
+    return array.array("h", segment.get_array_of_samples()), segment.frame_rate
+
+
+# -- fake Odoo ---------------------------------------------------------------
+class FakeOdoo:
+    """The engine's HTTP counterpart: verifies signatures, serves config and
+    commands, records events and recordings. ``down`` makes it answer 503."""
+
+    def __init__(self, key: str = "eng_test", secret: str | None = None):
+        self.key = key
+        self.secret = secret or uuid.uuid4().hex + uuid.uuid4().hex
+        self.config: dict[str, Any] = {
+            "version": "v1",
+            "accounts": [],
+            "users": [],
+            "settings": {"ring_time": 15, "recording": True},
+        }
+        self.commands: list[dict[str, Any]] = []
+        self.events: dict[str, dict] = {}  # id -> event, first delivery
+        self.deliveries: list[str] = []  # every delivered id, duplicates included
+        self.recordings: dict[str, bytes] = {}
+        self.recording_posts: list[str] = []
+        self.bad_signatures = 0
+        self.down = False
+        self.cond = threading.Condition()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeOdoo:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def write_secret(self, directory: str) -> str:
+        path = os.path.join(directory, "secret")
+        with open(path, "w") as out:
+            out.write(self.secret + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def queue(self, kind: str, data: dict, call_id: int | None = None) -> int:
+        with self.cond:
+            seq = len(self.commands) + 1
+            command = {"seq": seq, "type": kind, "at": time.time(), "data": data}
+            if call_id is not None:
+                command["call_id"] = call_id
+            self.commands.append(command)
+            self.cond.notify_all()
+            return seq
+
+    def set_config(self, **changes) -> None:
+        with self.cond:
+            self.config.update(changes)
+            self.config["version"] = uuid.uuid4().hex[:8]
+        self.queue("config.changed", {"version": self.config["version"]})
+
+    def events_of(self, kind: str | None = None, call_id: str | None = None) -> list[dict]:
+        with self.cond:
+            found = list(self.events.values())
+        found.sort(key=lambda e: e["seq"])
+        return [
+            e
+            for e in found
+            if (kind is None or e["type"] == kind)
+            and (call_id is None or e.get("call_id") == call_id)
+        ]
+
+    def call_id_for(self, odoo_call_id: int) -> str | None:
+        for event in self.events_of("call.created"):
+            if event["data"].get("odoo_call_id") == odoo_call_id:
+                return event["call_id"]
+        return None
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _reply(self, status: int, payload: dict) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the engine gave up waiting (shutdown): nothing to do
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if fake.down:
+                    self._reply(503, {"error": "down"})
+                    return
+                try:
+                    if self.headers.get(protocol.HEADER_ENGINE) != fake.key:
+                        raise protocol.SignatureError("signature", "unknown engine")
+                    protocol.verify(
+                        fake.secret,
+                        self.headers.get(protocol.HEADER_TIMESTAMP),
+                        self.headers.get(protocol.HEADER_SIGNATURE),
+                        body,
+                    )
+                except protocol.SignatureError as error:
+                    fake.bad_signatures += 1
+                    self._reply(403, {"error": error.code})
+                    return
+                route = self.path
+                if route == "/telephony/engine/recording":
+                    self._recording(body)
+                    return
+                payload = protocol.parse_body(body)
+                if route == "/telephony/engine/config":
+                    with fake.cond:
+                        self._reply(200, fake.config)
+                elif route == "/telephony/engine/commands":
+                    self._commands(payload)
+                elif route == "/telephony/engine/events":
+                    self._events(payload)
+                else:
+                    self._reply(404, {"error": "route"})
+
+            def _commands(self, payload: dict) -> None:
+                after = int(payload.get("after", 0))
+                wait = min(float(payload.get("wait", 25)), 25)
+                deadline = time.monotonic() + wait
+                with fake.cond:
+                    while True:
+                        pending = [c for c in fake.commands if c["seq"] > after]
+                        left = deadline - time.monotonic()
+                        if pending or left <= 0 or fake.down:
+                            break
+                        fake.cond.wait(min(left, 0.5))
+                    version = fake.config["version"]
+                if fake.down:
+                    self._reply(503, {"error": "down"})
+                    return
+                self._reply(200, {"commands": pending, "config_version": version})
+
+            def _events(self, payload: dict) -> None:
+                events, rejected = protocol.split_events(payload)
+                accepted, duplicates = [], []
+                with fake.cond:
+                    for event in events:
+                        fake.deliveries.append(event.id)
+                        if event.id in fake.events:
+                            duplicates.append(event.id)
+                        else:
+                            fake.events[event.id] = event.to_dict()
+                            accepted.append(event.id)
+                    fake.cond.notify_all()
+                self._reply(
+                    200, {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+                )
+
+            def _recording(self, body: bytes) -> None:
+                call_id = self.headers.get(protocol.HEADER_CALL) or ""
+                fake.recording_posts.append(call_id)
+                if not fake.events_of(call_id=call_id):
+                    self._reply(404, {"error": "call"})
+                    return
+                fake.recordings[call_id] = body
+                self._reply(200, {"attachment_id": len(fake.recordings)})
+
+        return Handler
+
+
+# -- digest registrar ----------------------------------------------------------
+class Registrar:
+    """A provider's registrar on UDP: 401 challenge, then 200 or 403.
+
+    ``silent=True`` swallows every request, like a provider that never answers.
+    """
+
+    def __init__(self, users: dict[str, str], realm: str = "provider.test", silent: bool = False):
+        self.users = users
+        self.realm = realm
+        self.silent = silent
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> Registrar:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+    def _serve(self) -> None:
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.requests += 1
+            if self.silent:
+                continue
+            reply = self._answer(data.decode(errors="replace"))
+            if reply:
+                self.sock.sendto(reply.encode(), peer)
+
+    def _answer(self, message: str) -> str | None:
+        head = message.split("\r\n\r\n", 1)[0]
+        lines = head.split("\r\n")
+        method, uri = lines[0].split(" ")[:2]
+        if method not in ("REGISTER",):
+            return None
+        headers: list[tuple[str, str]] = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.append((name.strip(), value.strip()))
+
+        def get(name: str) -> str:
+            for key, value in headers:
+                if key.lower() == name.lower():
+                    return value
+            return ""
+
+        auth = get("Authorization")
+        if not auth:
+            nonce = uuid.uuid4().hex
+            return self._response(
+                headers,
+                "401 Unauthorized",
+                f'WWW-Authenticate: Digest realm="{self.realm}", '
+                f'nonce="{nonce}", algorithm=MD5\r\n',
+            )
+        params = dict(re.findall(r'(\w+)="?([^",]*)"?', auth))
+        password = self.users.get(params.get("username", ""))
+        if password is None:
+            return self._response(headers, "403 Forbidden", "")
+        ha1 = hashlib.md5(f"{params['username']}:{self.realm}:{password}".encode()).hexdigest()
+        ha2 = hashlib.md5(f"{method}:{params.get('uri', uri)}".encode()).hexdigest()
+        if params.get("qop"):
+            expected = hashlib.md5(
+                f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:{params['qop']}:{ha2}".encode()
+            ).hexdigest()
+        else:
+            expected = hashlib.md5(f"{ha1}:{params['nonce']}:{ha2}".encode()).hexdigest()
+        if expected != params.get("response"):
+            return self._response(headers, "403 Forbidden", "")
+        contact = get("Contact") or get("m")
+        expires = get("Expires") or "300"
+        extra = f"Contact: {contact};expires={expires}\r\n" if contact and expires != "0" else ""
+        return self._response(headers, "200 OK", extra)
+
+    @staticmethod
+    def _response(headers: list[tuple[str, str]], status: str, extra: str) -> str:
+        out = [f"SIP/2.0 {status}"]
+        for name, value in headers:
+            low = name.lower()
+            if low in ("via", "v", "from", "f", "call-id", "i", "cseq"):
+                out.append(f"{name}: {value}")
+            elif low in ("to", "t"):
+                out.append(f"{name}: {value}" + ("" if ";tag=" in value else ";tag=reg1"))
+        return "\r\n".join(out) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
+
+
+# -- the engine under test ------------------------------------------------------
+class EngineProcess:
+    """``python -m telephony.engine`` as a child process against a FakeOdoo."""
+
+    def __init__(
+        self,
+        odoo: FakeOdoo,
+        workdir: str,
+        phone_port: int | None = None,
+        extra: list[str] | None = None,
+        state_dir: str | None = None,
+    ):
+        self.odoo = odoo
+        self.workdir = workdir
+        self.state_dir = state_dir or os.path.join(workdir, "state")
+        self.log_path = os.path.join(workdir, "engine.log")
+        self.phone_port = phone_port
+        self.extra = extra or []
+        self.sip_port = free_udp_port()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> EngineProcess:
+        import random
+
+        secret_file = self.odoo.write_secret(self.workdir)
+        phone_uri = (
+            f"sip:{{login}}@127.0.0.1:{self.phone_port}"
+            if self.phone_port
+            else "sip:{login}@127.0.0.1:{sip_port}"
+        )
+        command = [
+            PYTHON,
+            "-m",
+            "telephony.engine",
+            "--odoo-url",
+            self.odoo.url,
+            "--key",
+            self.odoo.key,
+            "--secret-file",
+            secret_file,
+            "--state-dir",
+            self.state_dir,
+            "--sip-port",
+            str(self.sip_port),
+            "--rtp-port-start",
+            str(random.randrange(20000, 50000, 500)),
+            "--phone-uri",
+            phone_uri,
+            "--poll-wait",
+            "5",
+            "--retry-max",
+            "1",
+            "--register-timeout",
+            "3",
+            "--log-level",
+            "INFO",
+            "--pjsip-log-level",
+            "1",
+            *self.extra,
+        ]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log_path, "a"),  # noqa: SIM115
+        )
+        wait_until(lambda: self.odoo.events_of("engine.started"), 20, message="engine.started")
+        return self
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError("the engine did not stop on SIGTERM") from None
+
+    def workers(self) -> list[dict]:
+        try:
+            with open(os.path.join(self.state_dir, "workers.json")) as source:
+                return json.load(source)
+        except (FileNotFoundError, ValueError):
+            return []
+
+    def log(self) -> str:
+        with open(self.log_path) as source:
+            return source.read()
+
+
+# -- SIP user agent (phones, provider) -------------------------------------------
+class UserAgentProcess:
+    """A pjsua2 user agent in its own process, observed through a JSON log.
+
+    Behaviour per called user: ``noanswer*`` rings forever, ``busy*`` and
+    ``486*`` answer 486, anything else answers after 0.2 s, plays ``tone``
+    and records what it hears; it hangs up after ``hold`` seconds if set.
+    """
+
+    def __init__(
+        self,
+        workdir: str,
+        name: str,
+        tone: float,
+        hold: float = 0.0,
+        register: tuple[int, str, str] | None = None,
+    ):
+        self.register = register  # (edge port, login, password)
+        self.port = free_udp_port()
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.log = os.path.join(self.dir, "events.jsonl")
+        self.tone = tone
+        self.hold = hold
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> UserAgentProcess:
+        self.proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "telephony.tests.engine_fixtures",
+                "ua",
+                "--port",
+                str(self.port),
+                "--dir",
+                self.dir,
+                "--tone",
+                str(self.tone),
+                "--hold",
+                str(self.hold),
+                *(["--register", "%d:%s:%s" % self.register] if self.register else []),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "stderr.log"), "w"),  # noqa: SIM115
+        )
+        wait_until(lambda: any(e["ev"] == "ready" for e in self.entries()), 15, message="UA ready")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def entries(self) -> list[dict]:
+        try:
+            with open(self.log) as source:
+                return [json.loads(line) for line in source if line.endswith("\n")]
+        except FileNotFoundError:
+            return []
+
+    def find(self, ev: str, **match) -> list[dict]:
+        return [
+            e
+            for e in self.entries()
+            if e["ev"] == ev and all(e.get(k) == v for k, v in match.items())
+        ]
+
+
+def _ua_main(args: argparse.Namespace) -> None:
+    """Run a pjsua2 user agent until SIGTERM (one endpoint in this process)."""
+    import signal
+
+    import pjsua2 as pj
+
+    log_file = open(os.path.join(args.dir, "events.jsonl"), "a")  # noqa: SIM115
+    tone_path = write_tone(os.path.join(args.dir, "tone.wav"), args.tone, seconds=1.0)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *a: stopping.append(1))
+
+    def log(ev: str, **data) -> None:
+        log_file.write(json.dumps({"ev": ev, "t": time.time(), **data}) + "\n")
+        log_file.flush()
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.ecTailLen = 0
+    cfg.medConfig.noVad = True
+    cfg.medConfig.threadCnt = 0
+    ep.libInit(cfg)
+    tcfg = pj.TransportConfig()
+    tcfg.port = args.port
+    tcfg.boundAddress = "127.0.0.1"
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev()
+    for codec in ep.codecEnum2():
+        ep.codecSetPriority(
+            codec.codecId, 200 if codec.codecId.startswith(("PCMU/", "PCMA/")) else 0
+        )
+
+    calls: dict[int, Any] = {}
+    pending_answers: list[tuple[float, Any]] = []
+    counter = [0]
+
+    class UaCall(pj.Call):
+        def __init__(self, acc, call_id):
+            super().__init__(acc, call_id)
+            self.user = ""
+            self.player = None
+            self.recorder = None
+            self.path = ""
+            self.hangup_at = None
+            self.hold = args.hold
+
+        def onCallState(self, prm):  # noqa: N802
+            info = self.getInfo()
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                log("confirmed", user=self.user)
+                if self.hold > 0:
+                    self.hangup_at = time.monotonic() + self.hold
+            elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.player = None
+                self.recorder = None  # closes the WAV
+                log("disconnected", user=self.user, code=info.lastStatusCode, path=self.path)
+                calls.pop(info.id, None)
+
+        def onCallMediaState(self, prm):  # noqa: N802
+            info = self.getInfo()
+            for index, media in enumerate(info.media):
+                if (
+                    media.type == pj.PJMEDIA_TYPE_AUDIO
+                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                ):
+                    audio = self.getAudioMedia(index)
+                    if self.player is None:
+                        self.player = pj.AudioMediaPlayer()
+                        self.player.createPlayer(tone_path, 0)
+                        self.player.startTransmit(audio)
+                        counter[0] += 1
+                        self.path = os.path.join(args.dir, f"{self.user}-{counter[0]}.wav")
+                        self.recorder = pj.AudioMediaRecorder()
+                        self.recorder.createRecorder(self.path)
+                        audio.startTransmit(self.recorder)
+
+    class UaAccount(pj.Account):
+        def onRegState(self, prm):  # noqa: N802
+            log("registered", code=prm.code, expiration=prm.expiration)
+
+        def onIncomingCall(self, prm):  # noqa: N802
+            call = UaCall(self, prm.callId)
+            info = call.getInfo()
+            match = re.search(r"sip:([^@;>]+)@", info.localUri)
+            call.user = match.group(1) if match else ""
+            calls[info.id] = call
+            log("invite", user=call.user, remote=info.remoteUri, local=info.localUri)
+            answer = pj.CallOpParam()
+            if call.user.startswith("777"):
+                call.hold = 20.0  # a long call, for tests that cut it
+            if call.user.startswith(("busy", "486")):
+                answer.statusCode = 486
+                call.answer(answer)
+                return
+            answer.statusCode = 180
+            call.answer(answer)
+            if not call.user.startswith("noanswer"):
+                pending_answers.append((time.monotonic() + 0.2, call))
+
+    acc_cfg = pj.AccountConfig()
+    acc_cfg.idUri = f"sip:ua@127.0.0.1:{args.port}"
+    if args.register:
+        edge_port, login, password = args.register.split(":", 2)
+        acc_cfg.idUri = f"sip:{login}@127.0.0.1:{edge_port}"
+        acc_cfg.regConfig.registrarUri = f"sip:127.0.0.1:{edge_port}"
+        acc_cfg.regConfig.timeoutSec = 60
+        acc_cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", login, 0, password))
+    acc_cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    acc_cfg.natConfig.iceEnabled = False
+    account = UaAccount()
+    account.create(acc_cfg)
+    log("ready", port=args.port)
+    while not stopping:
+        ep.libHandleEvents(10)
+        now = time.monotonic()
+        for item in list(pending_answers):
+            when, call = item
+            if now >= when:
+                pending_answers.remove(item)
+                if call.getInfo().id in calls:
+                    ok = pj.CallOpParam()
+                    ok.statusCode = 200
+                    try:
+                        call.answer(ok)
+                    except pj.Error:
+                        pass
+        for call in list(calls.values()):
+            if call.hangup_at and now > call.hangup_at:
+                call.hangup_at = None
+                try:
+                    call.hangup(pj.CallOpParam(True))
+                except pj.Error:
+                    pass
+    ep.hangupAllCalls()
+    for _ in range(50):
+        ep.libHandleEvents(10)
+    calls.clear()
+    pending_answers.clear()
+    del account
+    ep.libDestroy()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    ua = sub.add_parser("ua")
+    ua.add_argument("--port", type=int, required=True)
+    ua.add_argument("--dir", required=True)
+    ua.add_argument("--tone", type=float, default=440.0)
+    ua.add_argument("--hold", type=float, default=0.0)
+    ua.add_argument("--register", default="", help="edge_port:login:password")
+    parsed = parser.parse_args()
+    if parsed.command == "ua":
+        _ua_main(parsed)

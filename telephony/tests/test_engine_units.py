@@ -1,0 +1,86 @@
+"""Fast engine parts without SIP: audio conversion, the outbox, the HTTP client."""
+
+import io
+import os
+import tempfile
+import wave
+
+import pytest
+
+from telephony import protocol
+from telephony.audio import greeting_to_wav, wav_to_mp3
+from telephony.engine.odoo_client import ROUTE_EVENTS, OdooClient
+from telephony.engine.outbox import Outbox
+from telephony.tests.engine_fixtures import (
+    FakeOdoo,
+    free_tcp_port,
+    goertzel_ratio,
+    read_mp3,
+    write_tone,
+)
+
+
+@pytest.fixture
+def tmp():
+    with tempfile.TemporaryDirectory(prefix="engine-unit-") as path:
+        yield path
+
+
+def test_wav_to_mp3_keeps_the_tone(tmp):
+    mp3 = wav_to_mp3(write_tone(os.path.join(tmp, "t.wav"), 440, seconds=1))
+    assert mp3.endswith(".mp3") and os.path.exists(mp3)
+    with open(mp3, "rb") as source:
+        samples, rate = read_mp3(source.read())
+    assert goertzel_ratio(samples, rate, 440) > 0.5
+
+
+def test_greeting_to_wav_gives_8khz_mono_16bit(tmp):
+    mp3 = wav_to_mp3(write_tone(os.path.join(tmp, "g.wav"), 1000, seconds=1, rate=16000))
+    with open(mp3, "rb") as source:
+        out = greeting_to_wav(source.read(), max_seconds=5, max_bytes=1 << 20)
+    with wave.open(io.BytesIO(out)) as result:
+        assert (result.getframerate(), result.getnchannels(), result.getsampwidth()) == (8000, 1, 2)
+        assert 0.9 < result.getnframes() / 8000 < 1.3
+
+
+def test_greeting_refuses_bad_files(tmp):
+    wav_path = write_tone(os.path.join(tmp, "g.wav"), 1000, seconds=2)
+    with open(wav_path, "rb") as source:
+        wav_bytes = source.read()
+    with open(wav_to_mp3(wav_path), "rb") as source:
+        mp3_bytes = source.read()
+    with pytest.raises(ValueError, match="mp3"):
+        greeting_to_wav(wav_bytes, 60, 1 << 20)
+    with pytest.raises(ValueError, match="too long"):
+        greeting_to_wav(mp3_bytes, 1, 1 << 20)
+    with pytest.raises(ValueError, match="too big"):
+        greeting_to_wav(mp3_bytes, 60, 100)
+    with pytest.raises(ValueError, match="empty"):
+        greeting_to_wav(b"", 60, 100)
+    with pytest.raises(ValueError):
+        greeting_to_wav(b"ID3" + os.urandom(2000), 60, 1 << 20)
+
+
+def test_outbox_keeps_order_and_seq_across_restarts(tmp):
+    box = Outbox(tmp)
+    first = box.add("engine.heartbeat", None, {})
+    second = box.add("call.ended", "c-1", {"outcome": "failed"})
+    assert [e["seq"] for e in Outbox(tmp).pending()] == [1, 2]
+    box.remove([first])
+    reopened = Outbox(tmp)
+    assert [e["id"] for e in reopened.pending()] == [second["id"]]
+    reopened.remove([second])
+    assert reopened.add("engine.heartbeat", None, {})["seq"] == 3
+    for event in (first, second):
+        protocol.parse_event(event)  # what the outbox stores is valid protocol
+
+
+def test_client_signs_and_survives_a_dead_server():
+    with FakeOdoo() as odoo:
+        client = OdooClient(odoo.url, odoo.key, odoo.secret, timeout=5)
+        status, payload = client.post_json(ROUTE_EVENTS, {"events": []})
+        assert status == 200 and payload["accepted"] == []
+        forged = OdooClient(odoo.url, odoo.key, "not-the-secret", timeout=5)
+        assert forged.post_json(ROUTE_EVENTS, {"events": []})[0] == 403
+    dead = OdooClient(f"http://127.0.0.1:{free_tcp_port()}", "k", "s", timeout=2)
+    assert dead.post_json(ROUTE_EVENTS, {"events": []}) == (0, None)
