@@ -1,0 +1,166 @@
+import logging
+import select
+import time
+
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge
+
+import odoo
+from odoo import http
+from odoo.exceptions import AccessDenied
+from odoo.http import request
+
+from ..telephony import protocol
+
+_logger = logging.getLogger(__name__)
+
+LONG_POLL_MAX = 25
+
+
+class TelephonyEngineController(http.Controller):
+    """The engine protocol's four routes (docs/engine-protocol.md).
+
+    Every route authenticates the engine by the HMAC of its request before
+    anything else is read, and answers JSON.
+    """
+
+    def _read_signed_body(self, limit):
+        length = request.httprequest.content_length
+        if length is None or length > limit:
+            raise RequestEntityTooLarge()
+        body = request.httprequest.get_data()
+        try:
+            engine = request.env["telephony.engine"]._authenticate(
+                request.httprequest.headers, body
+            )
+        except AccessDenied as exc:
+            raise Forbidden(str(exc)) from None
+        return engine, body
+
+    @staticmethod
+    def _json(payload, status=200):
+        return request.make_json_response(payload, status=status)
+
+    def _error(self, exc):
+        codes = {BadRequest: 400, Forbidden: 403, NotFound: 404, RequestEntityTooLarge: 413}
+        status = next(code for kind, code in codes.items() if isinstance(exc, kind))
+        error = {
+            403: exc.description if exc.description in ("signature", "stale") else "signature",
+            413: "too_large",
+            404: "not_found",
+        }.get(status, "bad_request")
+        return self._json({"error": error, "message": exc.description or ""}, status=status)
+
+    def _handle(self, limit, handler):
+        try:
+            engine, body = self._read_signed_body(limit)
+            return self._json(handler(engine, body))
+        except (BadRequest, Forbidden, NotFound, RequestEntityTooLarge) as exc:
+            return self._error(exc)
+        except protocol.EventError as exc:
+            return self._json({"error": "bad_request", "message": str(exc)}, status=400)
+
+    @http.route(
+        "/telephony/engine/events",
+        type="http",
+        auth="none",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def engine_events(self):
+        return self._handle(
+            protocol.MAX_EVENTS_BODY,
+            lambda engine, body: engine._receive_events(protocol.parse_body(body)),
+        )
+
+    @http.route(
+        "/telephony/engine/config",
+        type="http",
+        auth="none",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def engine_config(self):
+        def handler(engine, body):
+            protocol.parse_body(body)
+            return engine._config_payload()
+
+        return self._handle(protocol.MAX_EVENTS_BODY, handler)
+
+    @http.route(
+        "/telephony/engine/commands",
+        type="http",
+        auth="none",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def engine_commands(self):
+        def handler(engine, body):
+            payload = protocol.parse_body(body)
+            after = payload.get("after", 0)
+            wait = payload.get("wait", 0)
+            if not isinstance(after, int) or not isinstance(wait, (int, float)):
+                raise protocol.EventError("'after' and 'wait' must be numbers.")
+            engine._touch()
+            commands = engine._commands_after(after)
+            deadline = time.monotonic() + max(0, min(wait, LONG_POLL_MAX))
+            while not commands and time.monotonic() < deadline:
+                # Commit what we have so the notify of a new command can reach us.
+                request.env.cr.commit()  # pylint: disable=invalid-commit
+                self._wait_for_command(deadline - time.monotonic())
+                commands = engine._commands_after(after)
+            config = engine._config_payload()
+            return {"commands": commands, "config_version": config["version"]}
+
+        return self._handle(protocol.MAX_EVENTS_BODY, handler)
+
+    @staticmethod
+    def _wait_for_command(timeout):
+        if timeout <= 0:
+            return
+        if odoo.tools.config["test_enable"] and request.env.registry.in_test_mode():
+            # A test cursor never commits, so no notify can arrive: just wait.
+            time.sleep(min(timeout, 0.2))
+            return
+        with odoo.sql_db.db_connect(request.env.cr.dbname).cursor() as cr:
+            cr.execute("LISTEN telephony_command")
+            cr.commit()  # pylint: disable=invalid-commit - LISTEN starts at commit
+            connection = cr._cnx
+            select.select([connection], [], [], min(timeout, LONG_POLL_MAX))
+            connection.poll()
+            connection.notifies.clear()
+
+    @http.route(
+        "/telephony/engine/recording",
+        type="http",
+        auth="none",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def engine_recording(self):
+        def handler(engine, body):
+            call_ref = request.httprequest.headers.get(protocol.HEADER_CALL) or ""
+            call = (
+                request.env["telephony.call"]
+                .sudo()
+                .search([("engine_call_id", "=", call_ref[:64])], limit=1)
+                if call_ref
+                else None
+            )
+            if not call:
+                raise NotFound("call")
+            if not body[:3] == b"ID3" and not (
+                len(body) > 1 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0
+            ):
+                raise BadRequest("The recording is not an mp3 file.")
+            attachment = call._attach_recording(body)
+            return {"attachment_id": attachment.id}
+
+        return self._handle(protocol.MAX_RECORDING_BODY, handler)

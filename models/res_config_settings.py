@@ -1,0 +1,301 @@
+import logging
+
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..telephony.numbers import DialPlan, DialRefused, PhonePattern
+
+_logger = logging.getLogger(__name__)
+
+PARAM = "ip_telephony.%s"
+DIRECTIONS = ("local", "national", "mobile", "international")
+# Written when telephony is enabled, so a fresh start has sensible rules.
+DEFAULT_PARAMS = {
+    "ring_time": "15",
+    "allow_local": "True",
+    "allow_national": "True",
+    "allow_mobile": "True",
+    "allow_international": "True",
+    "show_reminder": "True",
+    "purge_days": "30",
+    "card_fields": "email,user_id,function",
+}
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    telephony_enabled = fields.Boolean(
+        "IP telephony enabled", config_parameter="ip_telephony.enabled", readonly=True
+    )
+    telephony_odoo_url = fields.Char(
+        "Callback address",
+        config_parameter="ip_telephony.odoo_url",
+        help="The address at which the engine reaches this Odoo (F28).",
+    )
+    telephony_ring_time = fields.Integer(
+        "Ring time (s)", config_parameter="ip_telephony.ring_time", default=15
+    )
+    telephony_forward_number = fields.Char(
+        "Forward on no answer", config_parameter="ip_telephony.forward_number"
+    )
+    telephony_region = fields.Char(
+        "Country code",
+        config_parameter="ip_telephony.region",
+        help="Two-letter country of the office (RU, DE, US…); numbers are read in its habits.",
+    )
+    telephony_city_code = fields.Char(
+        "Default prefix",
+        config_parameter="ip_telephony.city_code",
+        help="City code added to short local numbers, e.g. 495 (F18).",
+    )
+    telephony_exit_prefix = fields.Char(
+        "International prefix",
+        config_parameter="ip_telephony.exit_prefix",
+        help="Dialled before international numbers, e.g. 810 (F19).",
+    )
+    telephony_banned_codes = fields.Char(
+        "Banned codes",
+        config_parameter="ip_telephony.banned_codes",
+        help="Comma-separated, e.g. +7, 8: calls to them are refused (F20).",
+    )
+    telephony_local_length = fields.Integer(
+        "Local number length", config_parameter="ip_telephony.local_length", help="F21"
+    )
+    telephony_patterns = fields.Char(
+        "Extra rules",
+        config_parameter="ip_telephony.patterns",
+        help="Comma-separated patterns such as _8XXXXXXXXXX (F22).",
+    )
+    telephony_allow_local = fields.Boolean("Local", config_parameter="ip_telephony.allow_local")
+    telephony_allow_national = fields.Boolean(
+        "Long distance", config_parameter="ip_telephony.allow_national"
+    )
+    telephony_allow_mobile = fields.Boolean("Mobile", config_parameter="ip_telephony.allow_mobile")
+    telephony_allow_international = fields.Boolean(
+        "International", config_parameter="ip_telephony.allow_international"
+    )
+    telephony_purge = fields.Boolean(
+        "Delete old calls",
+        config_parameter="ip_telephony.purge",
+        help="Delete call records older than the retention period (F26).",
+    )
+    telephony_purge_days = fields.Integer(
+        "Retention (days)", config_parameter="ip_telephony.purge_days", default=30
+    )
+    telephony_show_reminder = fields.Boolean(
+        "Remind to keep the window open", config_parameter="ip_telephony.show_reminder"
+    )
+    telephony_login_prefix = fields.Char(
+        "SIP login prefix", config_parameter="ip_telephony.login_prefix"
+    )
+    telephony_card_fields = fields.Char(
+        "Call card fields",
+        config_parameter="ip_telephony.card_fields",
+        help="Comma-separated contact fields shown on the call card (F14).",
+    )
+    telephony_sip_server = fields.Char(
+        "SIP server for phones",
+        config_parameter="ip_telephony.sip_server",
+        help="Host name that desk phones and softphones register to.",
+    )
+    telephony_auto_enrol_group_ids = fields.Many2many(
+        "res.groups",
+        string="Auto-enrolment groups",
+        compute="_compute_telephony_auto_enrol_group_ids",
+        inverse="_inverse_telephony_auto_enrol_group_ids",
+    )
+    telephony_try_number = fields.Char("Try a number")
+    telephony_try_result = fields.Html("Result", compute="_compute_telephony_try_result")
+
+    def _compute_telephony_auto_enrol_group_ids(self):
+        groups = self.env["res.groups"].search([("telephony_auto_enrol", "=", True)])
+        for settings in self:
+            settings.telephony_auto_enrol_group_ids = groups
+
+    def _inverse_telephony_auto_enrol_group_ids(self):
+        for settings in self:
+            ticked = settings.telephony_auto_enrol_group_ids
+            current = self.env["res.groups"].search([("telephony_auto_enrol", "=", True)])
+            (current - ticked).telephony_auto_enrol = False
+            (ticked - current).telephony_auto_enrol = True
+
+    @api.depends("telephony_try_number")
+    def _compute_telephony_try_result(self):
+        for settings in self:
+            settings.telephony_try_result = (
+                settings._telephony_try_number_html(settings.telephony_try_number)
+                if settings.telephony_try_number
+                else False
+            )
+
+    @api.constrains("telephony_patterns", "telephony_local_length", "telephony_ring_time")
+    def _check_telephony_rules(self):
+        for settings in self:
+            for pattern in _split(settings.telephony_patterns):
+                try:
+                    PhonePattern(pattern)
+                except ValueError as exc:
+                    raise ValidationError(
+                        self.env._(
+                            "The rule %(rule)s is not valid: %(error)s", rule=pattern, error=exc
+                        )
+                    ) from None
+            if settings.telephony_local_length and not 3 <= settings.telephony_local_length <= 12:
+                raise ValidationError(self.env._("A local number has 3 to 12 digits."))
+            if settings.telephony_ring_time and not 5 <= settings.telephony_ring_time <= 300:
+                raise ValidationError(self.env._("The ring time is between 5 and 300 seconds."))
+
+    def set_values(self):
+        result = super().set_values()
+        self.env["telephony.engine"]._notify_config_changed()
+        return result
+
+    # ------------------------------------------------------------------
+    # Enable / disable (F30)
+    # ------------------------------------------------------------------
+
+    def action_telephony_enable(self):
+        self.env["res.config.settings"]._telephony_enable()
+        return {"type": "ir.actions.client", "tag": "reload"}
+
+    def action_telephony_disable(self):
+        self.env["res.config.settings"]._telephony_disable()
+        return {"type": "ir.actions.client", "tag": "reload"}
+
+    @api.model
+    def _telephony_enable(self):
+        """Start telephony: defaults, an engine, and the admin as user 101.
+
+        Telephony users kept from an earlier time get new passwords; their
+        logins stay, so their phones only need the new password.
+        """
+        self.env["telephony.user"].check_access("create")
+        params = self.env["ir.config_parameter"].sudo()
+        if not params.get_param(PARAM % "enabled"):
+            for key, value in DEFAULT_PARAMS.items():
+                params.set_param(PARAM % key, params.get_param(PARAM % key) or value)
+        if not params.get_param(PARAM % "region"):
+            params.set_param(PARAM % "region", self.env.company.country_id.code or "RU")
+        params.set_param(PARAM % "enabled", "True")
+        engines = self.env["telephony.engine"].sudo()
+        if not engines.search([], limit=1):
+            engines.create({})
+        tel_users = self.env["telephony.user"].sudo().with_context(active_test=False).search([])
+        tel_users.action_new_password()
+        if not self.env.user._telephony_user():
+            self.env["telephony.user"].sudo().create({"user_id": self.env.uid})
+        self.env["res.users"].sudo().search([])._telephony_auto_enrol()
+        self.env["res.partner"].sudo()._telephony_reindex_all()
+        _logger.info("IP telephony enabled by user %s", self.env.uid)
+
+    @api.model
+    def _telephony_disable(self):
+        """Delete accounts, calls with their recordings, and settings (F30)."""
+        self.env["telephony.sip.account"].check_access("unlink")
+        calls = self.env["telephony.call"].sudo().with_context(active_test=False).search([])
+        attachments = (
+            self.env["ir.attachment"]
+            .sudo()
+            .search([("res_model", "=", "telephony.call"), ("res_id", "in", calls.ids)])
+        )
+        attachments.unlink()
+        calls.unlink()
+        self.env["telephony.sip.account"].sudo().search([]).unlink()
+        self.env["telephony.event"].sudo().search([]).unlink()
+        self.env["telephony.command"].sudo().search([]).unlink()
+        self.env["res.groups"].sudo().search(
+            [("telephony_auto_enrol", "=", True)]
+        ).telephony_auto_enrol = False
+        self.env["ir.config_parameter"].sudo().search([("key", "=like", "ip_telephony.%")]).unlink()
+        _logger.info("IP telephony disabled by user %s", self.env.uid)
+
+    # ------------------------------------------------------------------
+    # Read by the models and the engine
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _telephony_param(self, key, default=None):
+        return self.env["ir.config_parameter"].sudo().get_param(PARAM % key, default)
+
+    @api.model
+    def _telephony_dial_plan(self, replace_rule=None):
+        get = self._telephony_param
+        directions = {d for d in DIRECTIONS if get(f"allow_{d}")}
+        return DialPlan(
+            region=(get("region") or self.env.company.country_id.code or "RU").upper(),
+            city_code=get("city_code") or None,
+            exit_prefix=get("exit_prefix") or None,
+            banned_codes=_split(get("banned_codes")),
+            local_length=int(get("local_length") or 0) or None,
+            patterns=_split(get("patterns")),
+            allowed_directions=directions,
+            replace=replace_rule or None,
+        )
+
+    @api.model
+    def _telephony_try_number_html(self, number):
+        """B2: E.164 form, direction, dial string per trunk and the matching contact."""
+        try:
+            result = self._telephony_dial_plan().prepare(number, allow_international=True)
+        except DialRefused as exc:
+            return Markup('<p class="text-danger">%s</p>') % exc.message
+        partner = self.env["res.partner"]._telephony_match(result.e164)
+        rows = [
+            (self.env._("E.164"), result.e164),
+            (
+                self.env._("Direction"),
+                dict(self._telephony_direction_labels()).get(result.direction, ""),
+            ),
+            (self.env._("Contact"), partner.display_name or self.env._("none")),
+        ]
+        for account in self.env["telephony.sip.account"].search([]):
+            try:
+                dial = account._dial_plan().prepare(number, allow_international=True).dial
+            except DialRefused as exc:
+                dial = exc.message
+            rows.append((self.env._("Dial via %(account)s", account=account.name), dial))
+        body = Markup("").join(
+            Markup("<tr><th>%s</th><td>%s</td></tr>") % (label, value) for label, value in rows
+        )
+        return Markup('<table class="table table-sm">%s</table>') % body
+
+    @api.model
+    def _telephony_direction_labels(self):
+        return [
+            ("local", self.env._("Local")),
+            ("national", self.env._("Long distance")),
+            ("mobile", self.env._("Mobile")),
+            ("international", self.env._("International")),
+        ]
+
+    @api.model
+    def _telephony_card_fields(self):
+        return _split(self._telephony_param("card_fields") or DEFAULT_PARAMS["card_fields"])
+
+    @api.model
+    def _telephony_engine_settings(self):
+        get = self._telephony_param
+        forward = get("forward_number") or ""
+        forward_dial = ""
+        if forward:
+            try:
+                forward_dial = (
+                    self._telephony_dial_plan().prepare(forward, allow_international=True).dial
+                )
+            except DialRefused:
+                forward_dial = ""
+        return {
+            "enabled": bool(get("enabled")),
+            "ring_time": int(get("ring_time") or 15),
+            "forward_number": forward,
+            "forward_dial": forward_dial,
+            "greeting_url": None,
+            "recording": True,
+        }
+
+
+def _split(text):
+    return [part.strip() for part in (text or "").split(",") if part.strip()]

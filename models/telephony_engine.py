@@ -1,0 +1,196 @@
+import hashlib
+import json
+import logging
+import secrets
+import time
+
+from odoo import SUPERUSER_ID, api, fields, models
+from odoo.exceptions import AccessDenied
+
+from ..telephony import protocol
+
+_logger = logging.getLogger(__name__)
+
+ONLINE_AFTER_SECONDS = 90  # an engine heard from within this is online
+
+
+class TelephonyEngine(models.Model):
+    """A telephony engine that Odoo trusts: the bundled one or a PBX adapter.
+
+    It authenticates every request with an HMAC over timestamp and body
+    (docs/engine-protocol.md); the secret never leaves this record but
+    through the administrator's one-time display.
+    """
+
+    _name = "telephony.engine"
+    _description = "Telephony engine"
+    _order = "id"
+
+    name = fields.Char(required=True, default=lambda self: self.env._("Bundled engine"))
+    active = fields.Boolean(default=True)
+    key = fields.Char(
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        default=lambda self: "eng_" + secrets.token_hex(8),
+    )
+    secret = fields.Char(
+        required=True,
+        copy=False,
+        groups="base.group_system",
+        default=lambda self: secrets.token_hex(32),
+    )
+    last_seen = fields.Datetime(readonly=True, copy=False)
+    version = fields.Char(readonly=True, copy=False)
+    state = fields.Selection(
+        [("online", "Online"), ("offline", "Offline")],
+        compute="_compute_state",
+    )
+    last_seq = fields.Integer(
+        readonly=True, copy=False, help="Highest event sequence number received."
+    )
+
+    _sql_constraints = [
+        ("key_unique", "unique(key)", "Two engines cannot share a key."),
+    ]
+
+    @api.depends("last_seen")
+    def _compute_state(self):
+        threshold = fields.Datetime.subtract(fields.Datetime.now(), seconds=ONLINE_AFTER_SECONDS)
+        for engine in self:
+            online = engine.last_seen and engine.last_seen >= threshold
+            engine.state = "online" if online else "offline"
+
+    def action_rotate_secret(self):
+        """Give the engine a new secret; the old one stops working at once."""
+        for engine in self:
+            engine.secret = secrets.token_hex(32)
+        return True
+
+    # ------------------------------------------------------------------
+    # Authentication of requests from an engine
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _authenticate(self, headers, body):
+        """Return the engine that signed this request, or raise AccessDenied.
+
+        Runs as superuser on purpose: the request is anonymous until the
+        signature proves which engine sent it.
+        """
+        key = headers.get(protocol.HEADER_ENGINE) or ""
+        engine = self.sudo().search([("key", "=", key)], limit=1) if key else self.browse()
+        try:
+            protocol.verify(
+                engine.secret if engine else None,
+                headers.get(protocol.HEADER_TIMESTAMP),
+                headers.get(protocol.HEADER_SIGNATURE),
+                body,
+            )
+        except protocol.SignatureError as exc:
+            _logger.warning("Refused engine request (key %r): %s", key[:24], exc)
+            raise AccessDenied(exc.code) from None
+        # The signature proved the engine: act as the superuser on its behalf.
+        return engine.with_user(SUPERUSER_ID)
+
+    def _touch(self, version=None):
+        self.ensure_one()
+        values = {"last_seen": fields.Datetime.now()}
+        if version:
+            values["version"] = version[:64]
+        # Avoid a write (and its row lock) per request when nothing changes.
+        if not self.last_seen or (values["last_seen"] - self.last_seen).total_seconds() > 10:
+            self.write(values)
+        elif version and version[:64] != self.version:
+            self.write(values)
+
+    # ------------------------------------------------------------------
+    # Events (engine -> Odoo)
+    # ------------------------------------------------------------------
+
+    def _receive_events(self, payload):
+        """Apply a batch of events once each, in order of occurrence."""
+        self.ensure_one()
+        events, rejected = protocol.split_events(payload)
+        fresh_ids = self.env["telephony.event"]._journal(self, events)
+        accepted, duplicates = [], []
+        for event in events:
+            if event.id not in fresh_ids:
+                duplicates.append(event.id)
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    self._apply_event(event)
+            except (ValueError, KeyError) as exc:
+                rejected.append({"id": event.id, "error": str(exc)})
+                continue
+            accepted.append(event.id)
+        if events:
+            top = max(event.seq for event in events)
+            if top > self.last_seq:
+                self.last_seq = top
+        self._touch()
+        return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+
+    def _apply_event(self, event):
+        if event.type == "engine.started":
+            self._touch(event.data.get("version") or "")
+        elif event.type == "engine.heartbeat":
+            self._touch()
+        elif event.type == "trunk.state":
+            self.env["telephony.sip.account"]._apply_engine_state(event)
+        elif event.type == "phone.state":
+            self.env["telephony.user"]._apply_engine_state(event)
+        else:
+            self.env["telephony.call"]._apply_engine_event(self, event)
+
+    # ------------------------------------------------------------------
+    # Commands (Odoo -> engine) and configuration
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _default_engine(self):
+        return self.sudo().search([], limit=1)
+
+    def _queue_command(self, kind, data, call=None, ttl=None):
+        """Queue a command for the engine; its long poll wakes up at commit."""
+        engine = self or self._default_engine()
+        if not engine:
+            return self.env["telephony.command"]
+        return self.env["telephony.command"].sudo()._enqueue(engine, kind, data, call, ttl)
+
+    def _commands_after(self, after):
+        self.ensure_one()
+        return self.env["telephony.command"].sudo()._pending_for(self, after)
+
+    def _config_payload(self):
+        """Everything the engine needs, with a version that changes with it."""
+        self.ensure_one()
+        env = self.env(su=True)
+        accounts = env["telephony.sip.account"].search([], order="sequence, id")
+        users = env["telephony.user"].search([("active", "=", True)])
+        config = {
+            "accounts": [account._engine_config() for account in accounts],
+            "users": [user._engine_config() for user in users],
+            "settings": env["res.config.settings"]._telephony_engine_settings(),
+        }
+        digest = hashlib.sha256(
+            json.dumps(config, sort_keys=True, default=str).encode()
+        ).hexdigest()
+        config["version"] = digest[:16]
+        return config
+
+    @api.model
+    def _notify_config_changed(self):
+        """Tell the engine its configuration changed (coalesced per transaction)."""
+        key = "telephony_config_changed"
+        if self.env.cr.precommit.data.get(key):
+            return
+        self.env.cr.precommit.data[key] = True
+
+        @self.env.cr.precommit.add
+        def _queue():
+            self.env["telephony.engine"]._queue_command(
+                "config.changed", {"at": time.time()}, ttl=3600
+            )

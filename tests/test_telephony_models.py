@@ -1,0 +1,167 @@
+from psycopg2 import IntegrityError
+
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from .common import TelephonyCommon
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestSipAccount(TelephonyCommon):
+    def test_at_most_three_accounts(self):
+        Account = self.env["telephony.sip.account"]
+        Account.create({"sip_user": "b", "domain": "b.example.com"})
+        Account.create({"sip_user": "c", "domain": "c.example.com"})
+        with self.assertRaisesRegex(ValidationError, "At most 3 SIP accounts"):
+            Account.create({"sip_user": "d", "domain": "d.example.com"})
+
+    def test_bad_replace_rule_is_refused_at_save(self):
+        with self.assertRaisesRegex(ValidationError, "auto-replace rule"):
+            self.account.replace_rule = "^(7/8"
+        with self.assertRaisesRegex(ValidationError, "auto-replace rule"):
+            self.account.replace_rule = "(a+)+/x"
+        self.account.replace_rule = "^7/8"
+        self.assertEqual(self.account.replace_rule, "^7/8")
+
+    def test_host_with_port(self):
+        self.account.host = "sip.example.com:5080"
+        with self.assertRaises(ValidationError):
+            self.account.host = "sip.example.com:99999"
+
+    def test_registration_state_is_written_by_the_engine_only(self):
+        with self.assertRaisesRegex(UserError, "engine only"):
+            self.account.registration_state = "registered"
+        self.post_events(
+            {
+                "id": "t1",
+                "seq": 1,
+                "at": 1795000000.0,
+                "type": "trunk.state",
+                "data": {
+                    "account_id": self.account.id,
+                    "state": "failed",
+                    "code": 403,
+                    "reason": "Forbidden",
+                },
+            }
+        )
+        self.assertEqual(self.account.registration_state, "failed")
+        self.assertEqual(self.account.registration_reason, "Forbidden")
+
+    def test_password_hidden_from_telephony_users(self):
+        account = self.account.with_user(self.sales_user)
+        with self.assertRaises(AccessError):
+            account.read(["password"])
+        self.assertNotIn("password", account.read()[0])
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestTelephonyUser(TelephonyCommon):
+    def test_admin_who_enabled_is_101_with_generated_login(self):
+        self.assertEqual(self.manager_tel.extension, "101")
+        self.assertTrue(self.manager_tel.sip_login.endswith("_101"))
+        self.assertGreaterEqual(len(self.manager_tel.sudo().sip_password), 16)
+        self.assertEqual(self.sales_tel.extension, "102")
+        self.assertTrue(self.sales_user.has_group("ip_telephony.group_telephony_user"))
+
+    @mute_logger("odoo.sql_db")
+    def test_duplicate_extension(self):
+        with self.assertRaises(IntegrityError):
+            self.env["telephony.user"].create({"user_id": self.other_user.id, "extension": "102"})
+
+    def test_extension_must_be_digits(self):
+        with self.assertRaises(ValidationError):
+            self.env["telephony.user"].create({"user_id": self.other_user.id, "extension": "1a"})
+
+    def test_password_readable_by_owner_and_admins_only(self):
+        other = self.sales_tel.with_user(self.other_user)
+        with self.assertRaises(AccessError):
+            other.read(["sip_password"])
+        own = self.sales_tel.with_user(self.sales_user)
+        with self.assertRaises(AccessError):
+            own.read(["sip_password"])  # not through the field: through softphone_settings
+        settings = own.softphone_settings()
+        self.assertEqual(settings["login"], self.sales_tel.sip_login)
+        self.assertEqual(settings["password"], self.sales_tel.sudo().sip_password)
+        manager_view = self.manager_tel.with_user(self.sales_user)
+        with self.assertRaises(AccessError):
+            manager_view.softphone_settings()
+
+    def test_auto_enrolment(self):
+        group = self.env["res.groups"].create({"name": "Phone sales"})
+        self.env["res.config.settings"].create(
+            {"telephony_auto_enrol_group_ids": [(6, 0, group.ids)]}
+        ).execute()
+        newcomer = new_test_user(self.env, login="newcomer", groups="base.group_user")
+        self.assertFalse(newcomer._telephony_user())
+        newcomer.groups_id = [(4, group.id)]
+        tel = newcomer._telephony_user()
+        self.assertEqual(tel.extension, "103")
+        created = self.env["res.users"].create(
+            {
+                "name": "Created in group",
+                "login": "cig",
+                "groups_id": [(4, group.id), (4, self.env.ref("base.group_user").id)],
+            }
+        )
+        self.assertEqual(created._telephony_user().extension, "104")
+
+    def test_disable_then_enable(self):
+        call_id = self.env["telephony.call"].with_user(self.sales_user).dial("+79161234567")
+        call = self.env["telephony.call"].browse(call_id)
+        call._attach_recording(b"ID3" + b"\x00" * 32)
+        attachment = call.recording_id
+        login = self.sales_tel.sip_login
+        password = self.sales_tel.sudo().sip_password
+        self.env["res.config.settings"]._telephony_disable()
+        self.assertFalse(self.env["telephony.sip.account"].search([]))
+        self.assertFalse(self.env["telephony.call"].search([]))
+        self.assertFalse(attachment.exists())
+        self.assertFalse(self.env["ir.config_parameter"].get_param("ip_telephony.enabled"))
+        with self.assertRaises(UserError):
+            self.env["telephony.call"].with_user(self.sales_user).dial("+79161234567")
+        self.env["res.config.settings"]._telephony_enable()
+        self.assertEqual(self.sales_tel.sip_login, login)
+        self.assertNotEqual(self.sales_tel.sudo().sip_password, password)
+        self.assertFalse(self.env["telephony.call"].search([]))
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestDial(TelephonyCommon):
+    def test_dial_creates_call_and_queues_command(self):
+        call_id = (
+            self.env["telephony.call"]
+            .with_user(self.sales_user)
+            .dial("8 (916) 123-45-67", "res.partner", self.client.id)
+        )
+        call = self.env["telephony.call"].browse(call_id)
+        self.assertEqual(call.direction, "outbound")
+        self.assertEqual(call.number_e164, "+79161234567")
+        self.assertEqual(call.partner_id, self.client)
+        self.assertEqual(call.user_id, self.sales_user)
+        command = self.env["telephony.command"].search([("call_id", "=", call.id)])
+        self.assertEqual(command.type, "dial")
+        self.assertEqual(command.payload["login"], self.sales_tel.sip_login)
+        self.assertEqual(command.payload["dial"], "79161234567")
+
+    def test_non_telephony_user_cannot_dial(self):
+        with self.assertRaises(AccessError):
+            self.env["telephony.call"].with_user(self.other_user).dial("+79161234567")
+
+    def test_bad_numbers_get_a_clear_error(self):
+        Call = self.env["telephony.call"].with_user(self.sales_user)
+        for number in ("", "abc", "٣٤٥٦٧٨٩", "9" * 1000, "12"):
+            with self.subTest(number=number[:20]), self.assertRaises(UserError):
+                Call.dial(number)
+        self.assertFalse(self.env["telephony.call"].search([]))
+
+    def test_users_read_only_their_own_calls(self):
+        mine = self.env["telephony.call"].with_user(self.sales_user).dial("+79161234567")
+        theirs = self.env["telephony.call"].dial("+79161234568")
+        Call = self.env["telephony.call"].with_user(self.sales_user)
+        self.assertEqual(Call.search([]).ids, [mine])
+        with self.assertRaises(AccessError):
+            Call.browse(theirs).read(["number"])
+        with self.assertRaises(AccessError):
+            self.env["telephony.call"].with_user(self.other_user).search([])
