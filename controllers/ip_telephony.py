@@ -14,6 +14,7 @@ from ..telephony import protocol
 _logger = logging.getLogger(__name__)
 
 LONG_POLL_MAX = 25
+SIGNATURE_ERRORS = ("signature", "stale", "replayed")
 
 
 class TelephonyEngineController(http.Controller):
@@ -41,14 +42,11 @@ class TelephonyEngineController(http.Controller):
         return request.make_json_response(payload, status=status)
 
     def _error(self, exc):
-        codes = {BadRequest: 400, Forbidden: 403, NotFound: 404, RequestEntityTooLarge: 413}
-        status = next(code for kind, code in codes.items() if isinstance(exc, kind))
-        error = {
-            403: exc.description if exc.description in ("signature", "stale") else "signature",
-            413: "too_large",
-            404: "not_found",
-        }.get(status, "bad_request")
-        return self._json({"error": error, "message": exc.description or ""}, status=status)
+        if exc.code == 403:
+            error = exc.description if exc.description in SIGNATURE_ERRORS else "signature"
+        else:
+            error = {400: "bad_request", 404: "not_found", 413: "too_large"}[exc.code]
+        return self._json({"error": error, "message": exc.description or ""}, status=exc.code)
 
     def _handle(self, limit, handler):
         try:
@@ -129,7 +127,8 @@ class TelephonyEngineController(http.Controller):
             return
         with odoo.sql_db.db_connect(request.env.cr.dbname).cursor() as cr:
             cr.execute("LISTEN telephony_command")
-            cr.commit()  # pylint: disable=invalid-commit - LISTEN starts at commit
+            # LISTEN only takes effect at commit.
+            cr.commit()  # pylint: disable=invalid-commit
             connection = cr._cnx
             select.select([connection], [], [], min(timeout, LONG_POLL_MAX))
             connection.poll()

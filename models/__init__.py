@@ -1,14 +1,14 @@
-from . import (
-    res_config_settings,
-    res_groups,
-    res_partner,
-    res_users,
-    telephony_call,
-    telephony_callable_model,
-    telephony_command,
-    telephony_engine,
-    telephony_event,
-    telephony_number,
-    telephony_sip_account,
-    telephony_user,
-)
+from . import telephony_engine
+from . import telephony_event
+from . import telephony_command
+from . import telephony_nonce
+from . import telephony_sip_account
+from . import telephony_user
+from . import telephony_call
+from . import telephony_callable_model
+from . import telephony_number
+from . import res_groups
+from . import res_users
+from . import res_partner
+from . import res_config_settings
+from . import ir_http

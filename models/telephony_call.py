@@ -1,4 +1,5 @@
 import logging
+import time
 from datetime import datetime, timezone
 
 from odoo import api, fields, models
@@ -146,6 +147,26 @@ class TelephonyCall(models.Model):
         )
         call._push_card()
         return call.id
+
+    @api.model
+    def dial_field(self, res_model, res_id, field_name):
+        """Call the number stored in a phone field of a record (F11, F27).
+
+        For users whose groups mask numbers: the web client only has the
+        masked value, so the number is read here, never sent to the browser.
+        """
+        phone_fields = self.env["telephony.callable.model"].telephony_phone_fields()
+        if field_name not in phone_fields.get(res_model, []):
+            raise UserError(self.env._("This field is not a phone field that can be called."))
+        if not isinstance(res_id, int) or isinstance(res_id, bool):
+            raise UserError(self.env._("The call was placed from an unknown record."))
+        record = self.env[res_model].browse(res_id).exists()
+        if not record:
+            raise UserError(self.env._("This record no longer exists."))
+        record.check_access("read")
+        # sudo: the user may read the record; only the digits may be hidden from them.
+        number = record.sudo()[field_name]
+        return self.dial(number or "", res_model, res_id)
 
     @api.model
     def _dial_target(self, res_model, res_id):
@@ -410,3 +431,4 @@ class TelephonyCall(models.Model):
         week_ago = fields.Datetime.subtract(fields.Datetime.now(), days=7)
         self.env["telephony.command"].sudo().search([("create_date", "<", week_ago)]).unlink()
         self.env["telephony.event"].sudo().search([("received_at", "<", week_ago)]).unlink()
+        self.env["telephony.nonce"].sudo()._gc(time.time())

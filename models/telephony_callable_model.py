@@ -12,7 +12,7 @@ class TelephonyCallableModel(models.Model):
     _order = "model_id"
 
     model_id = fields.Many2one("ir.model", required=True, ondelete="cascade")
-    model = fields.Char(related="model_id.model", store=True)
+    model = fields.Char("Model name", related="model_id.model", store=True)
     field_ids = fields.Many2many(
         "ir.model.fields",
         string="Phone fields",

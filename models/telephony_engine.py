@@ -81,13 +81,17 @@ class TelephonyEngine(models.Model):
         """
         key = headers.get(protocol.HEADER_ENGINE) or ""
         engine = self.sudo().search([("key", "=", key)], limit=1) if key else self.browse()
+        nonce = headers.get(protocol.HEADER_NONCE)
         try:
-            protocol.verify(
+            stamp = protocol.verify(
                 engine.secret if engine else None,
                 headers.get(protocol.HEADER_TIMESTAMP),
                 headers.get(protocol.HEADER_SIGNATURE),
                 body,
+                nonce=nonce,
             )
+            if not self.env["telephony.nonce"]._claim(engine, nonce, stamp):
+                raise protocol.SignatureError("replayed", "This request was already received.")
         except protocol.SignatureError as exc:
             _logger.warning("Refused engine request (key %r): %s", key[:24], exc)
             raise AccessDenied(exc.code) from None
@@ -136,6 +140,10 @@ class TelephonyEngine(models.Model):
     def _apply_event(self, event):
         if event.type == "engine.started":
             self._touch(event.data.get("version") or "")
+            # A restarted edge has forgotten every registration; phones re-register.
+            self.env["telephony.user"].sudo().search(
+                [("phone_state", "=", "registered")]
+            ).phone_state = "unregistered"
         elif event.type == "engine.heartbeat":
             self._touch()
         elif event.type == "trunk.state":

@@ -11,6 +11,7 @@ import hmac
 import json
 import math
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,10 @@ MAX_EVENTS_PER_REQUEST = 100
 HEADER_ENGINE = "X-Telephony-Engine"
 HEADER_TIMESTAMP = "X-Telephony-Timestamp"
 HEADER_SIGNATURE = "X-Telephony-Signature"
+HEADER_NONCE = "X-Telephony-Nonce"
 HEADER_CALL = "X-Telephony-Call"
 
+_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _LOGIN_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _NUMBER_MAX = 64
@@ -63,19 +66,25 @@ class EventError(ValueError):
     """An event that does not follow the schema; final, never retried."""
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """Signature header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{int(timestamp)}.".encode() + body, hashlib.sha256)
-    return "v1=" + mac.hexdigest()
+def sign(secret: str, timestamp: int, nonce: str, body: bytes) -> str:
+    """Signature header value for ``body`` sent at ``timestamp`` with ``nonce``."""
+    message = f"{int(timestamp)}.{nonce}.".encode() + body
+    return "v1=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def signed_headers(key: str, secret: str, body: bytes, now: float | None = None) -> dict:
-    """The three authentication headers of a request from an engine."""
+    """The authentication headers of a request from an engine.
+
+    A fresh random nonce makes every request unique, so that the receiver
+    can refuse a replayed one even within the clock window.
+    """
     timestamp = int(time.time() if now is None else now)
+    nonce = secrets.token_hex(12)
     return {
         HEADER_ENGINE: key,
         HEADER_TIMESTAMP: str(timestamp),
-        HEADER_SIGNATURE: sign(secret, timestamp, body),
+        HEADER_NONCE: nonce,
+        HEADER_SIGNATURE: sign(secret, timestamp, nonce, body),
     }
 
 
@@ -85,20 +94,22 @@ def verify(
     signature: str | None,
     body: bytes,
     now: float | None = None,
+    nonce: str | None = None,
 ) -> int:
     """Check a request; return its timestamp or raise SignatureError.
 
-    Fails closed: no secret configured means no request is trusted.
+    Fails closed: no secret configured means no request is trusted. The
+    caller remembers nonces for the clock window to refuse replays.
     """
     if not secret:
         raise SignatureError("signature", "No engine secret is configured.")
-    if not timestamp or not signature:
+    if not timestamp or not signature or not nonce or not _NONCE_RE.match(nonce):
         raise SignatureError("signature", "The request is not signed.")
     try:
         stamp = int(timestamp)
     except ValueError:
         raise SignatureError("signature", "The timestamp is not an integer.") from None
-    expected = sign(secret, stamp, body)
+    expected = sign(secret, stamp, nonce, body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise SignatureError("signature", "The signature does not match.")
     current = time.time() if now is None else now

@@ -1,1 +1,3 @@
-from . import common, test_engine_endpoint, test_telephony_models
+from . import common
+from . import test_engine_endpoint
+from . import test_telephony_models

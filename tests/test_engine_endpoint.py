@@ -82,6 +82,25 @@ class TestEngineEvents(TelephonyHttpCommon):
         self.assertEqual(self.env["telephony.call"].search_count([]), 1)
         self.assertEqual(self.env["telephony.event"].search_count([("call_ref", "=", "c-1")]), 6)
 
+    @mute_logger("odoo.addons.ip_telephony.models.telephony_engine")
+    def test_captured_request_replayed_verbatim_is_refused(self):
+        body = protocol.encode({"protocol": 1, "events": [make_event("engine.heartbeat")]})
+        headers = protocol.signed_headers(self.engine.key, self.engine.sudo().secret, body)
+        headers["Content-Type"] = "application/json"
+        first = self.url_open(EVENTS, data=body, headers=headers)
+        self.assertEqual(first.status_code, 200)
+        replay = self.url_open(EVENTS, data=body, headers=headers)
+        self.assertEqual(replay.status_code, 403)
+        self.assertEqual(replay.json()["error"], "replayed")
+        config = protocol.encode({"protocol": 1})
+        headers = protocol.signed_headers(self.engine.key, self.engine.sudo().secret, config)
+        self.assertEqual(
+            self.url_open("/telephony/engine/config", data=config, headers=headers).status_code, 200
+        )
+        replayed_config = self.url_open("/telephony/engine/config", data=config, headers=headers)
+        self.assertEqual(replayed_config.status_code, 403)
+        self.assertNotIn("trunk-secret", replayed_config.text)
+
     def test_out_of_order_events_never_move_a_call_backwards(self):
         call = self._dial()
         flow = self._outbound_flow(call)

@@ -11,6 +11,7 @@ Threads: the main loop (commands, workers, supervision), a command poller
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -449,10 +450,8 @@ class Controller:
         self.workers.pop(handle.index, None)
         if self.edge is not None and handle.sip_port:
             self.edge.remove_worker(f"127.0.0.1:{handle.sip_port}")
-        try:
+        with contextlib.suppress(OSError):
             handle.conn.close()
-        except OSError:
-            pass
         handle.process.join(timeout=1)
         expected = handle.stopping
         if not expected:

@@ -8,6 +8,7 @@ the new state, never half a file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -95,10 +96,8 @@ class Outbox:
     def remove(self, events: list[dict[str, Any]]) -> None:
         with self.lock:
             for event in events:
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(self.dir, f"{int(event['seq']):012d}.json"))
-                except FileNotFoundError:
-                    pass
 
     def __len__(self) -> int:
         with self.lock:

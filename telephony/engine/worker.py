@@ -545,7 +545,7 @@ class MediaWorker:
 class _PjLogWriter(pj.LogWriter):
     """pjsip log lines into Python logging, digest material redacted."""
 
-    def write(self, entry: Any) -> None:
+    def write(self, entry: Any) -> None:  # pylint: disable=method-required-super
         message = _REDACT.sub(r"\1 <redacted>", entry.msg.rstrip())
         level = entry.level
         # pjsip level 3 is chatty (call dumps): keep it at DEBUG here.
@@ -570,14 +570,14 @@ class TrunkAccount(pj.Account):
         self.deadline: float | None = None
         self.closing = False
 
-    def create(self, acc_cfg: Any) -> None:
+    def create(self, acc_cfg: Any) -> Any:
         self.domain = acc_cfg.idUri.split("@", 1)[-1]
-        super().create(acc_cfg)
+        return super().create(acc_cfg)
 
-    def modify(self, acc_cfg: Any) -> None:
+    def modify(self, acc_cfg: Any) -> Any:
         self.domain = acc_cfg.idUri.split("@", 1)[-1]
         self.state = None
-        super().modify(acc_cfg)
+        return super().modify(acc_cfg)
 
     def started_registration(self, timeout: float) -> None:
         self.deadline = time.monotonic() + timeout

@@ -225,6 +225,7 @@ class FakeOdoo:
                         self.headers.get(protocol.HEADER_TIMESTAMP),
                         self.headers.get(protocol.HEADER_SIGNATURE),
                         body,
+                        nonce=self.headers.get(protocol.HEADER_NONCE),
                     )
                 except protocol.SignatureError as error:
                     fake.bad_signatures += 1
