@@ -2,32 +2,20 @@ from odoo import api, models
 
 from ..telephony.numbers import normalize_incoming
 
-PARTNER_PHONE_FIELDS = ("phone", "mobile")
-
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
     @api.model_create_multi
     def create(self, vals_list):
-        partners = super().create(vals_list)
-        self.env["telephony.number"].sudo()._reindex(partners, PARTNER_PHONE_FIELDS)
+        call_id = self.env.context.get("telephony_call_id")
+        if not call_id:
+            return super().create(vals_list)
+        # A contact created from an unknown caller's call (B3): link it back.
+        # Contacts created along with it (its children) are not linked.
+        partners = super(ResPartner, self.with_context(telephony_call_id=False)).create(vals_list)
+        self.env["telephony.call"]._telephony_link_created_contact(call_id, partners[:1])
         return partners
-
-    def write(self, vals):
-        result = super().write(vals)
-        if set(PARTNER_PHONE_FIELDS) & set(vals):
-            self.env["telephony.number"].sudo()._reindex(self, PARTNER_PHONE_FIELDS)
-        return result
-
-    def unlink(self):
-        ids = self.ids
-        result = super().unlink()
-        self.env.cr.execute(
-            "DELETE FROM telephony_number WHERE res_model = 'res.partner' AND res_id = ANY(%s)",
-            (ids,),
-        )
-        return result
 
     @api.model
     def _telephony_normalize(self, number):
@@ -36,19 +24,37 @@ class ResPartner(models.Model):
 
     @api.model
     def _telephony_match(self, e164):
-        """The contact a caller's number belongs to (first match), if any."""
+        """The contact a caller's number belongs to (first readable match), if any."""
         ids = self.env["telephony.number"].sudo()._match(e164)
-        return self.browse(ids[:1]).exists()
+        return self.search([("id", "in", ids)], limit=1) if ids else self.browse()
 
-    @api.model
-    def _telephony_reindex_all(self, batch_size=5000):
-        """Back-fill the normalised numbers of every contact (install, rule change)."""
-        self.env.cr.execute(
-            "SELECT id FROM res_partner WHERE phone IS NOT NULL OR mobile IS NOT NULL ORDER BY id"
+    # ------------------------------------------------------------------
+    # Erasure (B7)
+    # ------------------------------------------------------------------
+
+    def _telephony_calls(self):
+        """Every call with these contacts: linked to them, or from or to one
+        of their numbers when no other contact is linked."""
+        if not self.ids:
+            return self.env["telephony.call"]
+        numbers = (
+            self.env["telephony.number"]
+            .sudo()
+            .search([("res_model", "=", "res.partner"), ("res_id", "in", self.ids)])
+            .mapped("e164")
         )
-        ids = [row[0] for row in self.env.cr.fetchall()]
-        numbers = self.env["telephony.number"].sudo()
-        for start in range(0, len(ids), batch_size):
-            batch = self.with_context(active_test=False).browse(ids[start : start + batch_size])
-            numbers._reindex(batch, PARTNER_PHONE_FIELDS)
-            batch.invalidate_recordset(["phone", "mobile"])
+        domain = [("partner_id", "in", self.ids)]
+        if numbers:
+            domain = ["|", *domain, "&", ("partner_id", "=", False), ("number_e164", "in", numbers)]
+        return self.env["telephony.call"].sudo().search(domain)
+
+    def _telephony_erase_calls(self):
+        """Delete these contacts' calls with their recordings, messages and
+        engine journal; deleting a contact alone keeps its calls (B7)."""
+        self.env["telephony.call"].check_access("unlink")
+        calls = self._telephony_calls()
+        call_refs = [ref for ref in calls.mapped("engine_call_id") if ref]
+        if call_refs:
+            self.env["telephony.event"].sudo().search([("call_ref", "in", call_refs)]).unlink()
+        calls.unlink()
+        return len(calls)
