@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 GREETING_RATE = 8000
 MP3_BITRATE = "32k"
@@ -20,7 +21,7 @@ def wav_to_mp3(path: str) -> str:
 
     The WAV is kept: the caller deletes it once the mp3 is safely stored.
     """
-    from pydub import AudioSegment
+    AudioSegment = _pydub()[0]  # noqa: N806 - the class, imported late
 
     target = os.path.splitext(path)[0] + ".mp3"
     partial = target + ".part"
@@ -28,6 +29,19 @@ def wav_to_mp3(path: str) -> str:
     segment.export(partial, format="mp3", bitrate=MP3_BITRATE)
     os.replace(partial, target)
     return target
+
+
+def _pydub():
+    """pydub's AudioSegment and CouldntDecodeError, imported when first needed.
+
+    pydub imports the deprecated ``audioop``: its warning says nothing to
+    our users, so it is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pydub import AudioSegment
+        from pydub.exceptions import CouldntDecodeError
+    return AudioSegment, CouldntDecodeError
 
 
 def _looks_like_mp3(data: bytes) -> bool:
@@ -52,8 +66,7 @@ def greeting_to_wav(mp3_bytes: bytes, max_seconds: float, max_bytes: int) -> byt
         )
     if not _looks_like_mp3(mp3_bytes):
         raise ValueError("The greeting must be an mp3 file.")
-    from pydub import AudioSegment
-    from pydub.exceptions import CouldntDecodeError
+    AudioSegment, CouldntDecodeError = _pydub()  # noqa: N806
 
     try:
         segment = AudioSegment.from_file(io.BytesIO(mp3_bytes), format="mp3")

@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 import uuid
+import wave
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
@@ -38,7 +39,10 @@ from telephony.engine.outbox import Outbox, read_int, write_atomic
 _logger = logging.getLogger("telephony.engine")
 
 ENGINE_VERSION = "1.0"
-CALLS_PER_WORKER = 4
+# The pjsua2 wheel holds 4 calls per process and a call has two legs.
+CALLS_PER_WORKER = 2
+GREETING_MAX_BYTES = 16 * 1024 * 1024  # 8 kHz 16-bit mono: 17 minutes
+_VERSION_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
 RTP_PORTS_PER_WORKER = 100
 
 
@@ -75,6 +79,7 @@ class WorkerHandle:
     sip_port: int | None = None
     stopping: bool = False
     idle_since: float = field(default_factory=time.monotonic)
+    pending: list = field(default_factory=list)  # calls sent before it was ready
 
 
 class Backoff:
@@ -117,6 +122,13 @@ class Controller:
         self.backoff_cap = options.retry_max
         self.edge = None
         self.next_edge_poll = 0.0
+        self.ring_logins: list[str] = []
+        self.next_spare_at = 0.0
+        self.greeting_dir = os.path.join(self.state_dir, "greeting")
+        os.makedirs(self.greeting_dir, mode=0o700, exist_ok=True)
+        self.greeting: dict[str, Any] | None = None  # {"version", "path", "seconds"}
+        self.greeting_wanted: tuple[str, str] | None = None  # (version, url)
+        self.greeting_thread: threading.Thread | None = None
 
     # -- entry ----------------------------------------------------------------
     def run(self) -> int:
@@ -129,6 +141,7 @@ class Controller:
             return self._finish(delivery)
         self.outbox.add("engine.started", None, {"version": ENGINE_VERSION})
         self._start_edge()
+        self.ring_logins = self._available_logins()
         self._spawn_worker()
         poller = threading.Thread(target=self._poll_loop, name="commands", daemon=True)
         poller.start()
@@ -180,9 +193,10 @@ class Controller:
                     len(payload.get("accounts") or []),
                     len(payload.get("users") or []),
                 )
-                for handle in self.workers.values():
-                    self._send(handle, ("config", self._worker_config(handle.index)))
                 self._edge_users()
+                self.ring_logins = self._available_logins()
+                self._sync_greeting()
+                self._configure_workers()
                 return True
             if not block or self.stop_event.wait(backoff.failed()):
                 return False
@@ -194,13 +208,137 @@ class Controller:
         return accounts[:3]
 
     def _worker_config(self, index: int) -> dict[str, Any]:
-        # Only worker 0 registers the trunks: a provider accepts one contact.
+        # Only worker 0 registers the trunks: a provider accepts one contact,
+        # so incoming calls reach worker 0.
+        sip_port = self.options.sip_port
         return {
             "accounts": self._accounts(),
             "settings": self.config.get("settings") or {},
             "register": index == 0,
             "register_timeout": self.options.register_timeout,
+            "incoming": {
+                "ring_logins": list(self.ring_logins),
+                "ring_uri": f"sip:ring@127.0.0.1:{sip_port}" if self.edge is not None else None,
+                "phone_uri": self.options.phone_uri.replace("{sip_port}", str(sip_port)),
+                "greeting": dict(self.greeting) if self.greeting else None,
+            },
         }
+
+    def _configure_workers(self) -> None:
+        for handle in self.workers.values():
+            self._send(handle, ("config", self._worker_config(handle.index)))
+
+    # -- incoming calls: who rings, what the caller hears ------------------------------
+    def _available_logins(self) -> list[str]:
+        """Logins an incoming call rings: they accept incoming calls and, with
+        the edge, their phone is registered there."""
+        logins = []
+        for user in self.config.get("users") or []:
+            login = user.get("login")
+            if not login or user.get("accept_incoming", True) is False:
+                continue
+            if self.edge is not None and login not in self.edge.registered:
+                continue
+            logins.append(login)
+        return sorted(logins)
+
+    def _update_ring_logins(self) -> None:
+        logins = self._available_logins()
+        if logins != self.ring_logins:
+            self.ring_logins = logins
+            handle = self.workers.get(0)
+            if handle is not None:
+                self._send(handle, ("ring_logins", logins))
+
+    def _sync_greeting(self) -> None:
+        """Follow the configuration's greeting; fetch it only when its version changes."""
+        settings = self.config.get("settings") or {}
+        url = settings.get("greeting_url") or ""
+        version = str(settings.get("greeting_version") or "")
+        if not url:
+            self.greeting_wanted = None
+            if self.greeting is not None:
+                _logger.info("greeting removed")
+            self.greeting = None
+            self._prune_greetings(keep=None)
+            return
+        version = version or "unversioned"
+        if self.greeting and self.greeting["version"] == version:
+            return
+        cached = self._greeting_path(version)
+        if os.path.exists(cached):
+            seconds = self._check_greeting(cached)
+            if seconds is not None:
+                self.greeting = {"version": version, "path": cached, "seconds": seconds}
+                self.greeting_wanted = None
+                self._prune_greetings(keep=cached)
+                return
+        # Until the new one arrives, callers hear the previous greeting, if any.
+        self.greeting_wanted = (version, url)
+        if self.greeting_thread is None or not self.greeting_thread.is_alive():
+            self.greeting_thread = threading.Thread(
+                target=self._greeting_loop, name="greeting", daemon=True
+            )
+            self.greeting_thread.start()
+
+    def _greeting_path(self, version: str) -> str:
+        safe = "".join(c for c in version if c in _VERSION_SAFE)[:64] or "greeting"
+        return os.path.join(self.greeting_dir, f"{safe}.wav")
+
+    @staticmethod
+    def _check_greeting(path: str) -> float | None:
+        """Its length in seconds if ``path`` is an 8 kHz mono 16-bit WAV, else None."""
+        try:
+            with wave.open(path, "rb") as source:
+                shape = (source.getframerate(), source.getnchannels(), source.getsampwidth())
+                frames = source.getnframes()
+        except (OSError, EOFError, wave.Error):
+            return None
+        if shape != (8000, 1, 2) or frames <= 0:
+            return None
+        return frames / 8000.0
+
+    def _prune_greetings(self, keep: str | None) -> None:
+        for name in os.listdir(self.greeting_dir):
+            path = os.path.join(self.greeting_dir, name)
+            if path != keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+    def _greeting_loop(self) -> None:
+        """Thread: download the wanted greeting, retrying with a backoff."""
+        backoff = Backoff(self.backoff_cap)
+        while not self.stop_event.is_set():
+            wanted = self.greeting_wanted
+            if wanted is None:
+                return
+            version, url = wanted
+            status, body, _headers = self.client.fetch(url, {"version": version}, timeout=60)
+            if wanted != self.greeting_wanted:
+                continue  # superseded while downloading
+            if status == 200 and 0 < len(body) <= GREETING_MAX_BYTES:
+                path = self._greeting_path(version)
+                write_atomic(path + ".part", body)
+                seconds = self._check_greeting(path + ".part")
+                if seconds is not None:
+                    os.replace(path + ".part", path)
+                    self.inbox.put(("greeting", (version, path, seconds)))
+                    return
+                os.unlink(path + ".part")
+                _logger.error("greeting %s is not an 8 kHz mono 16-bit WAV: ignored", version)
+                return
+            if status in (403, 404):
+                _logger.error("greeting %s: Odoo answered %s", version, status)
+            self.stop_event.wait(backoff.failed())
+
+    def _greeting_arrived(self, version: str, path: str, seconds: float) -> None:
+        if self.greeting_wanted is None or self.greeting_wanted[0] != version:
+            return
+        self.greeting_wanted = None
+        self.greeting = {"version": version, "path": path, "seconds": seconds}
+        self._prune_greetings(keep=path)
+        _logger.info("greeting %s: %.1f s", version, seconds)
+        self._configure_workers()
 
     # -- SIP edge --------------------------------------------------------------------
     def _start_edge(self) -> None:
@@ -231,7 +369,7 @@ class Controller:
         """Restart a dead edge; turn phone registrations into phone.state events."""
         if self.edge is None or now < self.next_edge_poll:
             return
-        self.next_edge_poll = now + 2
+        self.next_edge_poll = now + 1
         if not self.edge.alive():
             _logger.error("SIP edge died: restarting it")
             try:
@@ -244,6 +382,7 @@ class Controller:
             self.outbox.add("phone.state", None, {"login": login, "state": "registered"})
         for login in sorted(removed):
             self.outbox.add("phone.state", None, {"login": login, "state": "unregistered"})
+        self._update_ring_logins()
 
     # -- commands --------------------------------------------------------------
     def _poll_loop(self) -> None:
@@ -280,6 +419,8 @@ class Controller:
                     self._fetch_config()
             elif kind == "command":
                 self._execute(item)
+            elif kind == "greeting":
+                self._greeting_arrived(*item)
 
     def _execute(self, command: dict[str, Any]) -> None:
         seq = int(command.get("seq", 0))
@@ -293,7 +434,7 @@ class Controller:
                 call_id = (command.get("data") or {}).get("engine_call_id")
                 index = self.call_worker.get(call_id)
                 if index is not None and index in self.workers:
-                    self._send(self.workers[index], ("hangup", call_id))
+                    self._order(self.workers[index], ("hangup", call_id))
             elif kind == "config.changed":
                 self._fetch_config()
             else:
@@ -341,7 +482,7 @@ class Controller:
         handle.calls.add(call_id)
         self.call_worker[call_id] = handle.index
         self.call_state[call_id] = "call.created"
-        self._send(handle, ("dial", order))
+        self._order(handle, ("dial", order))
         self._write_workers()
 
     def _refuse(self, call_id: str, reason: str) -> None:
@@ -350,14 +491,17 @@ class Controller:
 
     # -- workers ---------------------------------------------------------------
     def _pick_worker(self) -> WorkerHandle | None:
+        """Where a click-to-call goes. Worker 0 takes the incoming calls, so it
+        serves click-to-call only when no other worker can."""
         live = [h for h in self.workers.values() if not h.stopping and h.process.is_alive()]
         free = [h for h in live if len(h.calls) < CALLS_PER_WORKER]
-        if free:
+        others = [h for h in free if h.index != 0]
+        if others:
             # Fill the busiest worker that has room, so idle ones can retire.
-            return max(free, key=lambda h: (len(h.calls), -h.index))
+            return max(others, key=lambda h: (len(h.calls), -h.index))
         if len(self.workers) < self.options.workers_max:
             return self._spawn_worker()
-        return None
+        return free[0] if free else None
 
     def _spawn_worker(self, index: int | None = None) -> WorkerHandle:
         from telephony.engine.worker import run_worker
@@ -388,6 +532,13 @@ class Controller:
         _logger.info("media worker %d started (pid %s)", index, process.pid)
         return handle
 
+    def _order(self, handle: WorkerHandle, message: tuple) -> None:
+        """A call order: a starting worker gets it once the edge trusts its port."""
+        if handle.ready:
+            self._send(handle, message)
+        else:
+            handle.pending.append(message)
+
     def _send(self, handle: WorkerHandle, message: tuple) -> None:
         try:
             handle.conn.send(message)
@@ -413,7 +564,13 @@ class Controller:
 
     def _on_worker_message(self, handle: WorkerHandle, message: tuple) -> None:
         kind = message[0]
-        if kind == "event":
+        if kind == "incoming":
+            call_id = message[1]
+            handle.calls.add(call_id)
+            self.call_worker[call_id] = handle.index
+            self.call_state[call_id] = "call.created"
+            self._write_workers()
+        elif kind == "event":
             _, event_type, call_id, data, at = message
             if call_id in self.call_state:
                 self.call_state[call_id] = event_type
@@ -434,6 +591,9 @@ class Controller:
             handle.sip_port = message[1].get("sip_port")
             if self.edge is not None:
                 self.edge.add_worker(f"127.0.0.1:{handle.sip_port}")
+            for pending in handle.pending:
+                self._send(handle, pending)
+            handle.pending.clear()
             self._write_workers()
         elif kind == "stopped":
             handle.stopping = True
@@ -461,9 +621,14 @@ class Controller:
                 handle.pid,
                 handle.process.exitcode,
             )
+            if not handle.ready:
+                # It died starting: no new spare for a while, or we would loop.
+                self.next_spare_at = time.monotonic() + 10
         for call_id in sorted(handle.calls):
             last = self.call_state.pop(call_id, "")
-            outcome = "answered" if last in ("call.bridged",) else "failed"
+            outcome = {"call.bridged": "answered", "call.forwarded": "forwarded"}.get(
+                last, "failed"
+            )
             self.outbox.add(
                 "call.ended", call_id, {"outcome": outcome, "reason": "media worker stopped"}
             )
@@ -494,10 +659,31 @@ class Controller:
                 and not handle.calls
                 and not handle.stopping
                 and now - handle.idle_since > self.options.idle_seconds
+                and self._spares(exclude=handle)
             ):
                 _logger.info("media worker %d idle: retiring it", handle.index)
                 handle.stopping = True
                 self._send(handle, ("shutdown", None))
+        if (
+            not self.shutdown_requested
+            and 0 in self.workers
+            and now >= self.next_spare_at
+            and not self._spares()
+            and len(self.workers) < self.options.workers_max
+        ):
+            # A warm spare: click-to-call never waits for a worker to start.
+            self._spawn_worker()
+
+    def _spares(self, exclude: WorkerHandle | None = None) -> list[WorkerHandle]:
+        """Workers other than 0 with room for a click-to-call."""
+        return [
+            h
+            for h in self.workers.values()
+            if h.index != 0
+            and h is not exclude
+            and not h.stopping
+            and len(h.calls) < CALLS_PER_WORKER
+        ]
 
     def _pump_one(self, handle: WorkerHandle) -> None:
         for _ in range(200):

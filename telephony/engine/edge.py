@@ -1,5 +1,6 @@
 """SIP edge on Kamailio: registrar for the users' phones, flood protection,
-and the route from media workers to registered phones.
+the route from media workers to registered phones, and the ring group of
+incoming calls (one INVITE from a worker forks to every listed phone).
 
 The controller writes ``kamailio.cfg`` into ``<state-dir>/edge/`` and runs
 ``kamailio -DD -E`` as a foreground child. Logins and passwords live in an
@@ -21,6 +22,7 @@ import time
 _logger = logging.getLogger("telephony.engine.edge")
 
 REALM = "ip_telephony"
+RING_GROUP_MAX = 30  # phones one ring group reaches (tm allows 30 branches)
 MODULES_DIR_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/kamailio/modules",
     "/usr/lib/aarch64-linux-gnu/kamailio/modules",
@@ -36,6 +38,8 @@ memdbg=5
 memlog=5
 children=2
 auto_aliases=no
+# A ring group forks to every phone at once: as many branches as tm allows.
+max_branches=30
 listen=udp:127.0.0.1:{port}
 mpath="{modules}"
 
@@ -60,6 +64,17 @@ loadmodule "pike.so"
 modparam("ctl", "binrpc", "unix:{ctl}")
 modparam("htable", "htable", "users=>size=8;")
 modparam("htable", "htable", "workers=>size=4;")
+modparam("htable", "htable", "ring=>size=8;autoexpire=900;")
+# Phones ring up to the longest ring time of the settings (300 s).
+modparam("tm", "fr_inv_timer", 310000)
+modparam("tm", "max_inv_lifetime", 320000)
+# A phone that declines (603) must not stop the others of a ring group.
+modparam("tm", "disable_6xx_block", 1)
+# A phone that registered and vanished never answers: give its branch up after
+# 5 s without even a provisional reply, and at once when the call is cancelled,
+# so that it neither holds a ring group nor the worker's call slot.
+modparam("tm", "fr_timer", 5000)
+modparam("tm", "cancel_b_method", 0)
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
 modparam("registrar", "min_expires", 30)
@@ -109,6 +124,10 @@ request_route {{
         exit;
     }}
     if (is_method("INVITE") && $sht(workers=>$si:$sp) != $null) {{
+        if (is_present_hf("X-Telephony-Ring")) {{
+            route(RING_GROUP);
+            exit;
+        }}
         # A media worker rings a user's phone.
         if (!lookup("location")) {{
             sl_send_reply("480", "Temporarily Unavailable");
@@ -122,6 +141,55 @@ request_route {{
         exit;
     }}
     sl_send_reply("403", "Forbidden");
+}}
+
+# An incoming call: ring every registered phone of the logins listed in
+# X-Telephony-Ring at once. tm relays the first 2xx and cancels the other
+# branches; the reply tells the worker whose phone answered.
+route[RING_GROUP] {{
+    $var(list) = $hdr(X-Telephony-Ring);
+    remove_hf("X-Telephony-Ring");
+    $var(i) = 0;
+    $var(n) = 0;
+    $var(first) = "";
+    while ($var(i) < {ring_max}) {{
+        $var(login) = $(var(list){{s.select,$var(i),,}});
+        if ($var(login) == "") {{
+            break;
+        }}
+        if ($sht(users=>$var(login)) != $null
+                && reg_fetch_contacts("location", "sip:$var(login)@127.0.0.1", "rc")) {{
+            $var(j) = 0;
+            while ($var(j) < $(ulc(rc=>count))) {{
+                $var(contact) = $(ulc(rc=>addr)[$var(j)]);
+                $sht(ring=>$ci|$var(contact)) = $var(login);
+                if ($var(n) == 0) {{
+                    $var(first) = $var(contact);
+                }} else {{
+                    append_branch("$var(contact)");
+                }}
+                $var(n) = $var(n) + 1;
+                $var(j) = $var(j) + 1;
+            }}
+            reg_free_contacts("rc");
+        }}
+        $var(i) = $var(i) + 1;
+    }}
+    if ($var(n) == 0) {{
+        sl_send_reply("480", "Temporarily Unavailable");
+        exit;
+    }}
+    $ru = $var(first);
+    t_on_reply("RING_REPLY");
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+}}
+
+onreply_route[RING_REPLY] {{
+    if (t_check_status("2[0-9][0-9]") && $sht(ring=>$ci|$T_branch(uri)) != $null) {{
+        append_hf("X-Telephony-Login: $sht(ring=>$ci|$T_branch(uri))\r\n");
+    }}
 }}
 """
 
@@ -157,6 +225,7 @@ class SipEdge:
             ctl=self.ctl,
             realm=REALM,
             pike_density=self.pike_density,
+            ring_max=RING_GROUP_MAX,
         )
         with open(self.cfg, "w") as out:
             out.write(config)

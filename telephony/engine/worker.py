@@ -7,17 +7,22 @@ process happens in the thread that runs :func:`run_worker` (``threadCnt = 0``,
 are carried out between two ``libHandleEvents(10)`` slices of that thread.
 
 Messages, controller -> worker (tuples):
-    ("config", {"accounts": [...], "settings": {...}, "register": bool})
+    ("config", {"accounts": [...], "settings": {...}, "register": bool,
+                "incoming": {"ring_logins", "ring_uri", "phone_uri", "greeting"}})
     ("dial", {"call_id", "login", "phone_uri", "number", "dial", "account_id",
               "caller_name", "odoo_call_id", "ring_time", "record"})
+    ("ring_logins", [logins])   who an incoming call rings now
     ("hangup", call_id)
     ("shutdown", None)
 Messages, worker -> controller:
     ("ready", {"pid", "sip_port"})
+    ("incoming", call_id)       an incoming call took a slot of this worker
     ("event", type, call_id, data, at)
     ("recording", call_id, wav_path)
     ("call_done", call_id)
     ("stopped", None)
+
+Incoming calls (greeting, ring group, forwarding) live in inbound.py.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ from typing import Any
 
 import pjsua2 as pj
 
+from telephony.engine.inbound import ANSWERED_HEADER, InboundCalls, InboundSession, reply_header
+
 _logger = logging.getLogger("telephony.engine.worker")
 
-MAX_CALLS = 4  # the pjsua2 wheel's limit per process
+MAX_CALLS = 4  # the pjsua2 wheel's limit of calls per process (PJSUA_MAX_CALLS)
+SESSIONS_PER_WORKER = MAX_CALLS // 2  # a call has two legs
 LOCAL_HOST = "127.0.0.1"
 # Digest headers and passwords never reach the log even at pjsip level 3.
 _REDACT = re.compile(r"(Authorization:|response=|nonce=)[^\r\n]*", re.IGNORECASE)
@@ -73,6 +81,9 @@ class Session:
     ring_expired: bool = False
     media: Any = None
 
+    def legs(self) -> list:
+        return [leg for leg in (self.user_leg, self.client_leg) if leg is not None]
+
 
 def run_worker(conn: Connection, options: dict[str, Any]) -> None:
     """Process entry point (multiprocessing target)."""
@@ -99,11 +110,15 @@ class MediaWorker:
         self.log_writer = None
         self.trunks: dict[int, Any] = {}  # account id -> TrunkAccount
         self.trunk_settings: dict[int, tuple] = {}
+        self.trunk_order: list[int] = []  # account ids by sequence
         self.register = False
-        self.sessions: dict[str, Session] = {}
+        self.settings: dict[str, Any] = {}
+        self.sessions: dict[str, Session | InboundSession] = {}
         self.calls: set = set()  # every live pjsua2 Call, so none dies early
+        self.max_calls = MAX_CALLS
         self.stopping = False
         self.recordings_dir = options["recordings_dir"]
+        self.incoming: InboundCalls | None = None
 
     # -- plumbing ---------------------------------------------------------
     def send(self, *message: Any) -> None:
@@ -118,6 +133,7 @@ class MediaWorker:
 
     def run(self) -> None:
         self.pj = pj
+        self.incoming = InboundCalls(self)
         self._start_endpoint()
         try:
             while not self.stopping:
@@ -180,6 +196,8 @@ class MediaWorker:
                     self._apply_config(payload)
                 elif kind == "dial":
                     self._dial(payload)
+                elif kind == "ring_logins":
+                    self.incoming.set_ring_logins(payload)
                 elif kind == "hangup":
                     self._hangup_session(payload, "hangup requested")
                 elif kind == "shutdown":
@@ -206,7 +224,10 @@ class MediaWorker:
         self.settings = payload.get("settings") or {}
         self.register = bool(payload.get("register"))
         self.register_timeout = float(payload.get("register_timeout", 30))
+        self.incoming.configure(payload)
         wanted = {int(a["id"]): a for a in payload.get("accounts", [])[:3]}
+        # The controller sends the accounts by sequence: the first one forwards.
+        self.trunk_order = list(wanted)
         for account_id in list(self.trunks):
             if account_id not in wanted:
                 trunk = self.trunks.pop(account_id)
@@ -260,6 +281,41 @@ class MediaWorker:
         return acc_cfg
 
     # -- calls ------------------------------------------------------------
+    def first_trunk(self) -> Any:
+        """The first SIP account by sequence: outgoing calls and forwarding use it."""
+        for account_id in self.trunk_order:
+            if account_id in self.trunks:
+                return self.trunks[account_id]
+        return None
+
+    def new_leg(self, account: Any, session: Any, role: str, call_id: int | None = None) -> Leg:
+        """A pjsua2 Call kept alive by this worker until it is DISCONNECTED."""
+        leg = Leg(self, account, session, role, call_id)
+        self.calls.add(leg)
+        session.legs_alive.add(leg)
+        return leg
+
+    def drop_leg(self, leg: Leg) -> None:
+        # Drop the Python Call now: pjsua2 is done with it after DISCONNECTED.
+        self.calls.discard(leg)
+        leg.session.legs_alive.discard(leg)
+
+    def caller_account(self, number: str, name: str) -> CallerAccount:
+        """A registration-less account whose From shows ``number`` and ``name``."""
+        pj = self.pj
+        number = _sip_user(number)
+        name = _quote_name(name or number)
+        acc_cfg = pj.AccountConfig()
+        acc_cfg.idUri = (
+            f'"{name}" <sip:{number}@{LOCAL_HOST}>' if name else f"sip:{number}@{LOCAL_HOST}"
+        )
+        acc_cfg.regConfig.registrarUri = ""
+        acc_cfg.regConfig.registerOnAdd = False
+        self._media_config(acc_cfg)
+        account = CallerAccount()
+        account.create(acc_cfg)
+        return account
+
     def _fail_unstarted(self, order: dict[str, Any], reason: str) -> None:
         call_id = order.get("call_id")
         session = self.sessions.get(call_id)
@@ -278,27 +334,17 @@ class MediaWorker:
         call_id = order["call_id"]
         session = Session(call_id=call_id, order=order)
         self.sessions[call_id] = session
-        if len(self.calls) + 2 > MAX_CALLS * 2 or len(self.sessions) > MAX_CALLS:
+        if len(self.calls) + 2 > MAX_CALLS:
             session.outcome, session.reason = "failed", "media worker full"
             self._maybe_finish(session)
             return
-        number = _sip_user(order.get("number", ""))
-        name = _quote_name(order.get("caller_name") or order.get("number") or "")
-        acc_cfg = pj.AccountConfig()
-        acc_cfg.idUri = (
-            f'"{name}" <sip:{number}@{LOCAL_HOST}>' if name else (f"sip:{number}@{LOCAL_HOST}")
+        account = self.caller_account(
+            order.get("number", ""), order.get("caller_name") or order.get("number") or ""
         )
-        acc_cfg.regConfig.registrarUri = ""
-        acc_cfg.regConfig.registerOnAdd = False
-        self._media_config(acc_cfg)
-        account = CallerAccount()
-        account.create(acc_cfg)
         session.caller_account = account
         session.ring_deadline = time.monotonic() + float(order.get("ring_time") or 15)
-        leg = Leg(self, account, session, "user")
-        self.calls.add(leg)
+        leg = self.new_leg(account, session, "user")
         session.user_leg = leg
-        session.legs_alive.add("user")
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
         prm.opt.videoCount = 0
@@ -306,18 +352,15 @@ class MediaWorker:
             leg.makeCall(order["phone_uri"], prm)
         except Exception as error:
             _logger.warning("call %s: cannot ring the user's phone: %s", call_id, error)
-            self.calls.discard(leg)
+            self.drop_leg(leg)
             session.user_leg = None
-            session.legs_alive.discard("user")
             session.outcome, session.reason = "failed", "cannot reach the user's phone"
             self._maybe_finish(session)
 
     def _dial_client(self, session: Session) -> None:
         pj = self.pj
         order = session.order
-        trunk = self.trunks.get(int(order.get("account_id") or 0))
-        if trunk is None and self.trunks:
-            trunk = self.trunks[min(self.trunks)]
+        trunk = self.trunks.get(int(order.get("account_id") or 0)) or self.first_trunk()
         if trunk is None:
             session.outcome, session.reason = "failed", "no SIP account"
             self._hangup_all(session)
@@ -326,10 +369,8 @@ class MediaWorker:
         domain = trunk.domain
         session.client_dialled = True
         self.emit("call.dialing", session.call_id, {"dial": order.get("dial") or dial})
-        leg = Leg(self, trunk, session, "client")
-        self.calls.add(leg)
+        leg = self.new_leg(trunk, session, "client")
         session.client_leg = leg
-        session.legs_alive.add("client")
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
         prm.opt.videoCount = 0
@@ -337,9 +378,8 @@ class MediaWorker:
             leg.makeCall(f"sip:{dial}@{domain}", prm)
         except Exception as error:
             _logger.warning("call %s: cannot dial the client: %s", session.call_id, error)
-            self.calls.discard(leg)
+            self.drop_leg(leg)
             session.client_leg = None
-            session.legs_alive.discard("client")
             session.outcome, session.reason = "failed", "cannot dial the client"
             self._hangup_all(session)
             self._maybe_finish(session)
@@ -347,6 +387,9 @@ class MediaWorker:
     def on_leg_state(self, leg: Leg, state: int, code: int, reason: str) -> None:
         pj = self.pj
         session = leg.session
+        if isinstance(session, InboundSession):
+            self.incoming.on_leg_state(leg, state, code, reason)
+            return
         if state == pj.PJSIP_INV_STATE_EARLY and leg.role == "user" and not session.ringing_sent:
             session.ringing_sent = True
             self.emit("call.ringing", session.call_id, {"logins": [session.order["login"]]})
@@ -366,7 +409,9 @@ class MediaWorker:
             self._leg_gone(leg, code, reason)
 
     def on_leg_media(self, leg: Leg) -> None:
-        if leg.role == "client":
+        if isinstance(leg.session, InboundSession):
+            self.incoming.on_leg_media(leg)
+        elif leg.role == "client":
             self._bridge(leg.session)
 
     def _audio(self, leg: Leg) -> Any:
@@ -408,9 +453,7 @@ class MediaWorker:
 
     def _leg_gone(self, leg: Leg, code: int, reason: str) -> None:
         session = leg.session
-        # Drop the Python Call now: pjsua2 is done with it after DISCONNECTED.
-        self.calls.discard(leg)
-        session.legs_alive.discard(leg.role)
+        self.drop_leg(leg)
         if leg.role == "user":
             session.user_leg = None
             if session.outcome is None:
@@ -443,9 +486,7 @@ class MediaWorker:
 
     def _hangup_all(self, session: Session) -> None:
         pj = self.pj
-        for leg in (session.user_leg, session.client_leg):
-            if leg is None:
-                continue
+        for leg in session.legs():
             try:
                 leg.hangup(pj.CallOpParam(True))
             except Exception as error:  # already disconnecting
@@ -455,15 +496,21 @@ class MediaWorker:
         session = self.sessions.get(call_id)
         if session is None:
             return
+        if isinstance(session, InboundSession):
+            self.incoming.hangup_session(session, reason)
+            return
         if session.outcome is None:
             session.outcome = "answered" if session.bridged else "cancelled"
             session.reason = reason
         self._hangup_all(session)
         self._maybe_finish(session)
 
-    def _maybe_finish(self, session: Session) -> None:
+    def _maybe_finish(self, session: Session, force: bool = False) -> None:
         """After both legs are gone: close the recorder, report, free the slot."""
-        if session.ended or session.legs_alive:
+        if isinstance(session, InboundSession):
+            self.incoming.maybe_finish(session, force)
+            return
+        if session.ended or (session.legs_alive and not force):
             return
         session.ended = True
         self.sessions.pop(session.call_id, None)
@@ -494,6 +541,9 @@ class MediaWorker:
     def _check_timers(self) -> None:
         now = time.monotonic()
         for session in list(self.sessions.values()):
+            if isinstance(session, InboundSession):
+                self.incoming.check_timers(session, now)
+                continue
             if (
                 not session.user_answered
                 and session.user_leg is not None
@@ -510,6 +560,9 @@ class MediaWorker:
     def _shutdown(self) -> None:
         """Hang up every call and unregister, still inside the owner thread."""
         for session in list(self.sessions.values()):
+            if isinstance(session, InboundSession):
+                self.incoming.shutdown_session(session)
+                continue
             if session.outcome is None:
                 session.outcome = "answered" if session.bridged else "failed"
                 session.reason = "engine stopped"
@@ -518,8 +571,7 @@ class MediaWorker:
         while self.sessions and time.monotonic() < deadline:
             self.ep.libHandleEvents(10)
         for session in list(self.sessions.values()):
-            session.legs_alive.clear()
-            self._maybe_finish(session)
+            self._maybe_finish(session, force=True)
         for trunk in self.trunks.values():
             trunk.closing = True
             try:
@@ -619,6 +671,9 @@ class TrunkAccount(pj.Account):
             reason = "timeout"
         self.report("failed", code, reason)
 
+    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback
+        self.worker.incoming.on_incoming(self, prm)
+
 
 class CallerAccount(pj.Account):
     """A registration-less account whose From carries the client's caller id."""
@@ -627,15 +682,32 @@ class CallerAccount(pj.Account):
 class Leg(pj.Call):
     """One leg of a session; forwards its state changes to the worker."""
 
-    def __init__(self, worker: MediaWorker, account: Any, session: Session, role: str):
-        super().__init__(account)
+    def __init__(
+        self,
+        worker: MediaWorker,
+        account: Any,
+        session: Any,
+        role: str,
+        call_id: int | None = None,
+    ):
+        if call_id is None:
+            super().__init__(account)
+        else:
+            super().__init__(account, call_id)
         self.worker = worker
         self.session = session
         self.role = role
         self.confirmed = False
+        self.logins: list[str] = []  # a ring leg: whose phones it rings
+        self.answered_login = ""
+        self.remote_contact = ""
 
     def onCallState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback
         info = self.getInfo()
+        if self.role == "ring" and not self.answered_login:
+            # The edge names the phone that answered in its 2xx.
+            self.answered_login = reply_header(prm, ANSWERED_HEADER, pj)
+            self.remote_contact = str(info.remoteContact)
         self.worker.on_leg_state(self, info.state, int(info.lastStatusCode), str(info.lastReason))
 
     def onCallMediaState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback

@@ -135,6 +135,9 @@ class FakeOdoo:
         self.deliveries: list[str] = []  # every delivered id, duplicates included
         self.recordings: dict[str, bytes] = {}
         self.recording_posts: list[str] = []
+        self.greeting: bytes | None = None  # WAV served by the greeting route
+        self.greeting_fetches: list[str] = []  # versions the engine asked for
+        self.config_fetches = 0
         self.bad_signatures = 0
         self.down = False
         self.cond = threading.Condition()
@@ -173,6 +176,20 @@ class FakeOdoo:
             self.config.update(changes)
             self.config["version"] = uuid.uuid4().hex[:8]
         self.queue("config.changed", {"version": self.config["version"]})
+
+    def set_greeting(self, wav: bytes | None, version: str | None = None) -> None:
+        """Serve ``wav`` as the greeting and announce it in the configuration."""
+        self.greeting = wav
+        settings = dict(self.config.get("settings") or {})
+        settings["greeting_url"] = "/telephony/engine/greeting" if wav else None
+        settings["greeting_version"] = (version or uuid.uuid4().hex[:12]) if wav else None
+        self.set_config(settings=settings)
+
+    def settings(self, **changes) -> None:
+        """Change some settings (a new configuration version)."""
+        settings = dict(self.config.get("settings") or {})
+        settings.update(changes)
+        self.set_config(settings=settings)
 
     def events_of(self, kind: str | None = None, call_id: str | None = None) -> list[dict]:
         with self.cond:
@@ -236,8 +253,12 @@ class FakeOdoo:
                     self._recording(body)
                     return
                 payload = protocol.parse_body(body)
+                if route == "/telephony/engine/greeting":
+                    self._greeting(payload)
+                    return
                 if route == "/telephony/engine/config":
                     with fake.cond:
+                        fake.config_fetches += 1
                         self._reply(200, fake.config)
                 elif route == "/telephony/engine/commands":
                     self._commands(payload)
@@ -279,6 +300,18 @@ class FakeOdoo:
                     200, {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
                 )
 
+            def _greeting(self, payload: dict) -> None:
+                fake.greeting_fetches.append(str(payload.get("version")))
+                wav = fake.greeting
+                if not wav:
+                    self._reply(404, {"error": "not_found"})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/wav")
+                self.send_header("Content-Length", str(len(wav)))
+                self.end_headers()
+                self.wfile.write(wav)
+
             def _recording(self, body: bytes) -> None:
                 call_id = self.headers.get(protocol.HEADER_CALL) or ""
                 fake.recording_posts.append(call_id)
@@ -296,12 +329,23 @@ class Registrar:
     """A provider's registrar on UDP: 401 challenge, then 200 or 403.
 
     ``silent=True`` swallows every request, like a provider that never answers.
+    ``relay_to=(host, port)`` makes it a stateless proxy for everything but
+    REGISTER, so the calls a trunk places reach a user agent "behind the
+    provider". ``contacts`` holds the contact each user registered.
     """
 
-    def __init__(self, users: dict[str, str], realm: str = "provider.test", silent: bool = False):
+    def __init__(
+        self,
+        users: dict[str, str],
+        realm: str = "provider.test",
+        silent: bool = False,
+        relay_to: tuple[str, int] | None = None,
+    ):
         self.users = users
         self.realm = realm
         self.silent = silent
+        self.relay_to = relay_to
+        self.contacts: dict[str, str] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -330,9 +374,44 @@ class Registrar:
             self.requests += 1
             if self.silent:
                 continue
-            reply = self._answer(data.decode(errors="replace"))
+            message = data.decode(errors="replace")
+            if not re.match(r"^(SIP/2\.0 \d{3}|[A-Z]+ \S+ SIP/2\.0)", message):
+                continue  # a keep-alive (CRLF) or garbage
+            if self.relay_to and not message.startswith("REGISTER "):
+                self._relay(message, peer)
+                continue
+            reply = self._answer(message)
             if reply:
                 self.sock.sendto(reply.encode(), peer)
+
+    def _relay(self, message: str, peer: tuple[str, int]) -> None:
+        """Stateless proxying (RFC 3261 16.11): our Via on requests, off replies."""
+        head, _, body = message.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        if lines[0].startswith("SIP/2.0 "):
+            vias = [i for i, line in enumerate(lines) if re.match(r"(?i)(via|v)\s*:", line)]
+            if len(vias) < 2:
+                return
+            del lines[vias[0]]
+            via = lines[vias[1] - 1].split(":", 1)[1]
+            host_port = re.search(r"SIP/2.0/UDP\s+([^;\s]+)", via).group(1)
+            host, _, port = host_port.partition(":")
+            received = re.search(r";received=([^;\s]+)", via)
+            rport = re.search(r";rport=(\d+)", via)
+            target = (
+                received.group(1) if received else host,
+                int(rport.group(1)) if rport else int(port or 5060),
+            )
+            self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n" + body).encode(), target)
+            return
+        top = next((i for i, line in enumerate(lines) if re.match(r"(?i)(via|v)\s*:", line)), 1)
+        branch = re.search(r"branch=([^;\s,]+)", lines[top])
+        digest = hashlib.md5((branch.group(1) if branch else message).encode()).hexdigest()
+        # A CANCEL or non-2xx ACK gets the branch of its INVITE, as it must.
+        via = re.sub(r";rport(=\d*)?|;received=[^;\s,]+", "", lines[top])
+        lines[top] = via + f";received={peer[0]};rport={peer[1]}"
+        lines.insert(top, f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{digest}")
+        self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n" + body).encode(), self.relay_to)
 
     def _answer(self, message: str) -> str | None:
         head = message.split("\r\n\r\n", 1)[0]
@@ -376,6 +455,13 @@ class Registrar:
             return self._response(headers, "403 Forbidden", "")
         contact = get("Contact") or get("m")
         expires = get("Expires") or "300"
+        if contact:
+            uri = re.search(r"<([^>]+)>", contact)
+            registered = uri.group(1) if uri else contact.split(";", 1)[0]
+            if expires == "0" or ";expires=0" in contact:
+                self.contacts.pop(params["username"], None)
+            else:
+                self.contacts[params["username"]] = registered
         extra = f"Contact: {contact};expires={expires}\r\n" if contact and expires != "0" else ""
         return self._response(headers, "200 OK", extra)
 
@@ -457,7 +543,10 @@ class EngineProcess:
             stdout=subprocess.DEVNULL,
             stderr=open(self.log_path, "a"),  # noqa: SIM115
         )
-        wait_until(lambda: self.odoo.events_of("engine.started"), 20, message="engine.started")
+        try:
+            wait_until(lambda: self.odoo.events_of("engine.started"), 20, message="engine.started")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n--- engine log ---\n{self.log()[-4000:]}") from None
         return self
 
     def stop(self, timeout: float = 30) -> int:
@@ -490,6 +579,10 @@ class UserAgentProcess:
     Behaviour per called user: ``noanswer*`` rings forever, ``busy*`` and
     ``486*`` answer 486, anything else answers after 0.2 s, plays ``tone``
     and records what it hears; it hangs up after ``hold`` seconds if set.
+    ``answer`` overrides that for every call: "never" (rings forever) or a
+    delay in seconds. ``call=(uri, number)`` places one call at start, from
+    ``number`` (a provider delivering an incoming call); it logs "calling",
+    "early", "media" (its recording starts) and "confirmed".
     """
 
     def __init__(
@@ -499,7 +592,11 @@ class UserAgentProcess:
         tone: float,
         hold: float = 0.0,
         register: tuple[int, str, str] | None = None,
+        answer: str = "auto",
+        call: tuple[str, str] | None = None,
     ):
+        self.answer = answer
+        self.call = call
         self.register = register  # (edge port, login, password)
         self.port = free_udp_port()
         self.dir = os.path.join(workdir, name)
@@ -509,7 +606,8 @@ class UserAgentProcess:
         self.hold = hold
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> UserAgentProcess:
+    def start(self) -> UserAgentProcess:
+        """Start the process without waiting (start several, then ``ready()``)."""
         self.proc = subprocess.Popen(
             [
                 PYTHON,
@@ -525,13 +623,27 @@ class UserAgentProcess:
                 "--hold",
                 str(self.hold),
                 *(["--register", "%d:%s:%s" % self.register] if self.register else []),
+                "--answer",
+                self.answer,
+                *(["--call", self.call[0], "--call-from", self.call[1]] if self.call else []),
             ],
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.dir, "stderr.log"), "w"),  # noqa: SIM115
         )
+        return self
+
+    def ready(self) -> UserAgentProcess:
         wait_until(lambda: any(e["ev"] == "ready" for e in self.entries()), 15, message="UA ready")
         return self
+
+    def __enter__(self) -> UserAgentProcess:
+        return self.start().ready()
+
+    def terminate(self) -> None:
+        """Ask it to stop (it hangs up and unregisters); ``__exit__`` waits."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
@@ -612,6 +724,8 @@ def _ua_main(args: argparse.Namespace) -> None:
 
         def onCallState(self, prm):  # noqa: N802
             info = self.getInfo()
+            if info.state == pj.PJSIP_INV_STATE_EARLY and self.user == "out":
+                log("early", user=self.user, code=info.lastStatusCode)
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
                 log("confirmed", user=self.user)
                 if self.hold > 0:
@@ -639,6 +753,7 @@ def _ua_main(args: argparse.Namespace) -> None:
                         self.recorder = pj.AudioMediaRecorder()
                         self.recorder.createRecorder(self.path)
                         audio.startTransmit(self.recorder)
+                        log("media", user=self.user, path=self.path)
 
     class UaAccount(pj.Account):
         def onRegState(self, prm):  # noqa: N802
@@ -660,7 +775,11 @@ def _ua_main(args: argparse.Namespace) -> None:
                 return
             answer.statusCode = 180
             call.answer(answer)
-            if not call.user.startswith("noanswer"):
+            if args.answer == "never":
+                return
+            if args.answer != "auto":
+                pending_answers.append((time.monotonic() + float(args.answer), call))
+            elif not call.user.startswith("noanswer"):
                 pending_answers.append((time.monotonic() + 0.2, call))
 
     acc_cfg = pj.AccountConfig()
@@ -671,11 +790,22 @@ def _ua_main(args: argparse.Namespace) -> None:
         acc_cfg.regConfig.registrarUri = f"sip:127.0.0.1:{edge_port}"
         acc_cfg.regConfig.timeoutSec = 60
         acc_cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", login, 0, password))
+    if args.call_from:
+        acc_cfg.idUri = f"sip:{args.call_from}@provider.test"
     acc_cfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
     acc_cfg.natConfig.iceEnabled = False
     account = UaAccount()
     account.create(acc_cfg)
     log("ready", port=args.port)
+    if args.call:
+        outgoing = UaCall(account, pj.PJSUA_INVALID_ID)
+        outgoing.user = "out"
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        log("calling", uri=args.call)
+        outgoing.makeCall(args.call, prm)
+        calls[outgoing.getInfo().id] = outgoing
     while not stopping:
         ep.libHandleEvents(10)
         now = time.monotonic()
@@ -715,6 +845,9 @@ if __name__ == "__main__":
     ua.add_argument("--tone", type=float, default=440.0)
     ua.add_argument("--hold", type=float, default=0.0)
     ua.add_argument("--register", default="", help="edge_port:login:password")
+    ua.add_argument("--answer", default="auto", help="auto, never, or a delay in seconds")
+    ua.add_argument("--call", default="", help="place one call to this SIP URI at start")
+    ua.add_argument("--call-from", default="", help="the number the call comes from")
     parsed = parser.parse_args()
     if parsed.command == "ua":
         _ua_main(parsed)

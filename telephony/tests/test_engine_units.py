@@ -84,3 +84,23 @@ def test_client_signs_and_survives_a_dead_server():
         assert forged.post_json(ROUTE_EVENTS, {"events": []})[0] == 403
     dead = OdooClient(f"http://127.0.0.1:{free_tcp_port()}", "k", "s", timeout=2)
     assert dead.post_json(ROUTE_EVENTS, {"events": []}) == (0, None)
+
+
+def test_caller_id_of_an_incoming_call():
+    from telephony.engine.inbound import parse_party
+
+    assert parse_party('"Ivan Petrov" <sip:+79161234567@sip.example.com>;tag=1') == (
+        "+79161234567",
+        "Ivan Petrov",
+    )
+    assert parse_party("<sip:%2B79161234567@10.0.0.1:5060;user=phone>") == ("+79161234567", "")
+    assert parse_party("Ivan <tel:+7-916-123-45-67>") == ("+79161234567", "Ivan")
+    assert parse_party("sip:89161234567@provider") == ("89161234567", "")
+    assert parse_party('"Anonymous" <sip:anonymous@anonymous.invalid>') == (
+        "anonymous",
+        "Anonymous",
+    )
+    assert parse_party("") == ("anonymous", "")
+    # Quotes, backslashes and control characters never reach the phones' From.
+    name = parse_party('"Evil\\" \x07name\\\\" <sip:1@x>')[1]
+    assert name == "Evil name"
