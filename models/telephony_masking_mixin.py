@@ -1,0 +1,192 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..telephony.masking import MODE_NONE, mask_number
+
+# Operators that compare a whole value: they can find a record by its complete
+# number, never spell a number out digit by digit.
+EXACT_OPERATORS = frozenset(("=", "!=", "in", "not in", "=?"))
+# Aggregates that count values without showing them.
+COUNTING_AGGREGATES = frozenset(("count", "count_distinct"))
+
+
+def _masker(env):
+    """The function masking numbers for ``env``'s user, or None when nothing is masked.
+
+    Superuser mode reads numbers as they are: it is the server's own code
+    (engine events, the card builder, which masks for each recipient).
+    """
+    if env.su:
+        return None
+    mode, count = env["res.groups"]._telephony_mask_policy(env.user)
+    if mode == MODE_NONE:
+        return None
+    return lambda number: mask_number(number, mode, count)
+
+
+class MaskedChar(fields.Char):
+    """A phone number, masked on the way out for users whose groups mask numbers (F27).
+
+    Values are stored and cached as they are; every read of the field in a
+    user's environment (``record.number``, ``mapped``, hence ``read``,
+    ``web_read``, ``export_data``, onchange, QWeb reports and templates)
+    returns the masked value.  Searching and grouping, which run in SQL, are
+    guarded by ``telephony.masking.mixin``.
+    """
+
+    def __get__(self, record, owner=None):
+        value = super().__get__(record, owner)
+        if record is None or not value or not isinstance(value, str):
+            return value
+        mask = _masker(record.env)
+        return mask(value) if mask else value
+
+    def mapped(self, records):
+        values = super().mapped(records)
+        mask = _masker(records.env)
+        if not mask:
+            return values
+        return [mask(value) if isinstance(value, str) and value else value for value in values]
+
+
+class TelephonyMaskingMixin(models.AbstractModel):
+    """Number masking that holds on every way out of the server (F27).
+
+    A model inherits this mixin and declares its number fields as
+    ``MaskedChar``; for a user whose groups mask numbers:
+
+    * reads give masked values (the field class does it);
+    * ``display_name`` is the masked number when ``_rec_name`` is one of them,
+      and superuser mode (which mail and other generic code use to label a
+      record for anybody: message record names, activity names, bus
+      payloads) gets ``"<Model> #<id>"`` rather than the number;
+    * a search on a number field accepts only whole-value operators (``=``,
+      ``!=``, ``in``, ``not in``); ``like``/``ilike`` with a complete number
+      becomes an exact match on ``_telephony_search_field`` (so the search bar
+      still finds a call by its full number) and anything else is refused, so
+      that nobody recovers a number digit by digit or by comparisons;
+    * grouping by a number field or aggregating one (other than counting) is
+      refused, since the groups would show the numbers;
+    * number fields are never tracked in the chatter.
+
+    Code that needs the real number for a user whose numbers are masked (to
+    dial it again, say) reads it with ``sudo()``.
+    """
+
+    _name = "telephony.masking.mixin"
+    _description = "Number masking"
+
+    # Number fields whose `like` searches may become an exact match on
+    # `_telephony_search_field` when given a complete number.
+    _telephony_number_fields = ()
+    _telephony_search_field = None
+
+    @api.model
+    def _telephony_masked_fields(self):
+        return [name for name, field in self._fields.items() if isinstance(field, MaskedChar)]
+
+    # ------------------------------------------------------------------
+    # Display name
+    # ------------------------------------------------------------------
+
+    @api.depends_context("uid")
+    def _compute_display_name(self):
+        super()._compute_display_name()
+        if self._rec_name not in self._telephony_masked_fields():
+            return
+        for record in self:
+            if self.env.su or not record.display_name:
+                record.display_name = record._telephony_neutral_name()
+
+    def _telephony_neutral_name(self):
+        """A label that names the record without its number."""
+        self.ensure_one()
+        label = self.env["ir.model"].sudo()._get(self._name).name or self._description
+        if not self.id:
+            return label
+        return self.env._("%(model)s #%(id)s", model=label, id=self.id)
+
+    @api.model
+    def name_search(self, name="", args=None, operator="ilike", limit=100):
+        try:
+            found = super().name_search(name, args, operator, limit)
+        except UserError:
+            # Autocompletion with part of a masked number: no match, no error.
+            if _masker(self.env) and name:
+                return []
+            raise
+        # The base names its results in superuser mode, which gives neutral
+        # names here: name them as the user sees them instead.
+        records = self.browse([record_id for record_id, _name in found])
+        return [(record.id, record.display_name) for record in records]
+
+    # ------------------------------------------------------------------
+    # Search and grouping
+    # ------------------------------------------------------------------
+
+    def _condition_to_sql(self, alias, fname, operator, value, query):
+        if (
+            operator not in EXACT_OPERATORS
+            and value not in (False, None, "")
+            and fname in self._telephony_masked_fields()
+            and _masker(self.env)
+        ):
+            number = self._telephony_complete_number(fname, operator, value)
+            return super()._condition_to_sql(
+                alias, self._telephony_search_field, "=", number, query
+            )
+        return super()._condition_to_sql(alias, fname, operator, value, query)
+
+    @api.model
+    def _telephony_complete_number(self, fname, operator, value):
+        """The E.164 form of a complete number searched for, or a clear refusal."""
+        if (
+            operator in ("like", "ilike", "=like", "=ilike")
+            and fname in self._telephony_number_fields
+            and self._telephony_search_field
+            and isinstance(value, str)
+            and "%" not in value
+            and "_" not in value
+        ):
+            number = self.env["res.partner"]._telephony_normalize(value)
+            if number:
+                return number
+        raise UserError(
+            self.env._(
+                "Phone numbers are hidden for you: search by the complete number "
+                "(%(field)s), not by part of it.",
+                field=self._fields[fname]._description_string(self.env),
+            )
+        )
+
+    @api.model
+    def _read_group(
+        self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None
+    ):
+        if _masker(self.env):
+            masked = set(self._telephony_masked_fields())
+            specs = list(groupby) + list(aggregates)
+            specs += [leaf[0] for leaf in having or () if isinstance(leaf, list | tuple)]
+            specs += [term.split()[0] for term in (order or "").split(",") if term.strip()]
+            for spec in specs:
+                fname, _sep, function = spec.partition(":")
+                if fname.split(".")[0] in masked and (
+                    spec in groupby or function not in COUNTING_AGGREGATES
+                ):
+                    raise UserError(
+                        self.env._(
+                            "Phone numbers are hidden for you: calls cannot be grouped "
+                            "or sorted by %(field)s.",
+                            field=self._fields[fname.split(".")[0]]._description_string(self.env),
+                        )
+                    )
+        return super()._read_group(domain, groupby, aggregates, having, offset, limit, order)
+
+    # ------------------------------------------------------------------
+    # Chatter
+    # ------------------------------------------------------------------
+
+    def _track_get_fields(self):
+        # A tracked number would be written in clear into tracking values.
+        tracked = super()._track_get_fields()
+        return tracked - set(self._telephony_masked_fields())

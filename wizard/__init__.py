@@ -1,0 +1,1 @@
+from . import telephony_erase_wizard
