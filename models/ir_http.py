@@ -1,0 +1,31 @@
+from odoo import api, models
+
+
+class IrHttp(models.AbstractModel):
+    _inherit = "ir.http"
+
+    def session_info(self):
+        """Tell the web client what telephony the user has (call icons, card, line status)."""
+        info = super().session_info()
+        if self.env.user._is_internal():
+            info["ip_telephony"] = self._telephony_session_info()
+        return info
+
+    @api.model
+    def _telephony_session_info(self):
+        user = self.env.user
+        params = self.env["ir.config_parameter"].sudo()
+        enabled = bool(params.get_param("ip_telephony.enabled"))
+        tel_user = user._telephony_user() if enabled else self.env["telephony.user"]
+        mode, count = self.env["res.groups"]._telephony_mask_policy(user)
+        return {
+            "enabled": enabled,
+            "is_user": bool(tel_user),
+            "is_manager": enabled and user.has_group("ip_telephony.group_telephony_manager"),
+            "phone_fields": (
+                self.env["telephony.callable.model"].telephony_phone_fields() if tel_user else {}
+            ),
+            "phone_state": tel_user.phone_state or False,
+            "show_reminder": bool(params.get_param("ip_telephony.show_reminder")),
+            "mask": {"mode": mode, "count": count},
+        }
