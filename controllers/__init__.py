@@ -1,1 +1,2 @@
 from . import ip_telephony
+from . import recording

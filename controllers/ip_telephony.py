@@ -18,10 +18,11 @@ SIGNATURE_ERRORS = ("signature", "stale", "replayed")
 
 
 class TelephonyEngineController(http.Controller):
-    """The engine protocol's four routes (docs/engine-protocol.md).
+    """The engine protocol's routes (docs/engine-protocol.md).
 
     Every route authenticates the engine by the HMAC of its request before
-    anything else is read, and answers JSON.
+    anything else is read, and answers JSON (the greeting route answers its
+    WAV file, and JSON on errors).
     """
 
     def _read_signed_body(self, limit):
@@ -51,7 +52,8 @@ class TelephonyEngineController(http.Controller):
     def _handle(self, limit, handler):
         try:
             engine, body = self._read_signed_body(limit)
-            return self._json(handler(engine, body))
+            result = handler(engine, body)
+            return result if isinstance(result, http.Response) else self._json(result)
         except (BadRequest, Forbidden, NotFound, RequestEntityTooLarge) as exc:
             return self._error(exc)
         except protocol.EventError as exc:
@@ -163,3 +165,31 @@ class TelephonyEngineController(http.Controller):
             return {"attachment_id": attachment.id}
 
         return self._handle(protocol.MAX_RECORDING_BODY, handler)
+
+    @http.route(
+        "/telephony/engine/greeting",
+        type="http",
+        auth="none",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def engine_greeting(self):
+        """The greeting as 8 kHz mono 16-bit WAV, converted once at upload (F29)."""
+
+        def handler(engine, body):
+            protocol.parse_body(body)
+            settings = request.env["res.config.settings"].sudo()
+            wav = settings._telephony_greeting_attachment("wav")
+            if not wav:
+                raise NotFound("greeting")
+            return request.make_response(
+                wav.raw,
+                headers=[
+                    ("Content-Type", "audio/wav"),
+                    (protocol.HEADER_GREETING_VERSION, settings._telephony_greeting_version()),
+                ],
+            )
+
+        return self._handle(protocol.MAX_EVENTS_BODY, handler)

@@ -4,7 +4,9 @@ from . import telephony_command
 from . import telephony_nonce
 from . import telephony_sip_account
 from . import telephony_user
+from . import telephony_masking_mixin
 from . import telephony_call
+from . import telephony_recording_access
 from . import telephony_callable_model
 from . import telephony_number
 from . import res_groups
@@ -12,3 +14,4 @@ from . import res_users
 from . import res_partner
 from . import res_config_settings
 from . import ir_http
+from . import ir_attachment

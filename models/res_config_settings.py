@@ -1,10 +1,14 @@
+import base64
+import hashlib
 import logging
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import ormcache
 
+from ..telephony.audio import greeting_to_wav
 from ..telephony.numbers import DialPlan, DialRefused, PhonePattern
 
 _logger = logging.getLogger(__name__)
@@ -22,6 +26,9 @@ DEFAULT_PARAMS = {
     "purge_days": "30",
     "card_fields": "email,user_id,function",
 }
+# The greeting an administrator uploads (F29): an mp3 of at most this much.
+GREETING_MAX_SECONDS = 60
+GREETING_MAX_BYTES = 5 * 1024 * 1024
 
 
 class ResConfigSettings(models.TransientModel):
@@ -85,6 +92,12 @@ class ResConfigSettings(models.TransientModel):
     telephony_purge_days = fields.Integer(
         "Retention (days)", config_parameter="ip_telephony.purge_days", default=30
     )
+    telephony_recording_days = fields.Integer(
+        "Recording retention (days)",
+        config_parameter="ip_telephony.recording_days",
+        help="Delete recordings older than this many days and keep the call records; "
+        "0 keeps them (F26, B7).",
+    )
     telephony_show_reminder = fields.Boolean(
         "Remind to keep the window open", config_parameter="ip_telephony.show_reminder"
     )
@@ -107,6 +120,13 @@ class ResConfigSettings(models.TransientModel):
         compute="_compute_telephony_auto_enrol_group_ids",
         inverse="_inverse_telephony_auto_enrol_group_ids",
     )
+    telephony_greeting = fields.Binary(
+        "Greeting",
+        attachment=False,  # kept as ir.attachment by set_values, not per settings record
+        help="An mp3 the caller hears to its end before the phones ring (F13, F29); "
+        "at most 60 seconds and 5 MB.",
+    )
+    telephony_greeting_name = fields.Char("Greeting file name")
     telephony_try_number = fields.Char("Try a number")
     telephony_try_result = fields.Html("Result", compute="_compute_telephony_try_result")
 
@@ -131,9 +151,28 @@ class ResConfigSettings(models.TransientModel):
                 else False
             )
 
-    @api.constrains("telephony_patterns", "telephony_local_length", "telephony_ring_time")
+    @api.constrains(
+        "telephony_patterns",
+        "telephony_local_length",
+        "telephony_ring_time",
+        "telephony_region",
+        "telephony_city_code",
+        "telephony_exit_prefix",
+        "telephony_banned_codes",
+    )
     def _check_telephony_rules(self):
         for settings in self:
+            try:
+                DialPlan(
+                    region=(settings.telephony_region or "RU").upper(),
+                    city_code=settings.telephony_city_code or "",
+                    exit_prefix=settings.telephony_exit_prefix or "",
+                    banned_codes=_split(settings.telephony_banned_codes),
+                )
+            except ValueError as exc:
+                raise ValidationError(
+                    self.env._("The number rules are not valid: %(error)s", error=exc)
+                ) from None
             for pattern in _split(settings.telephony_patterns):
                 try:
                     PhonePattern(pattern)
@@ -148,10 +187,37 @@ class ResConfigSettings(models.TransientModel):
             if settings.telephony_ring_time and not 5 <= settings.telephony_ring_time <= 300:
                 raise ValidationError(self.env._("The ring time is between 5 and 300 seconds."))
 
+    @api.constrains("telephony_purge_days", "telephony_recording_days")
+    def _check_telephony_retention(self):
+        for settings in self:
+            if settings.telephony_purge and settings.telephony_purge_days < 1:
+                raise ValidationError(self.env._("Calls are kept at least one day."))
+            if settings.telephony_recording_days < 0:
+                raise ValidationError(
+                    self.env._("The recording retention is a number of days, or 0 to keep them.")
+                )
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        mp3 = self._telephony_greeting_attachment("mp3")
+        res["telephony_greeting"] = mp3.with_context(bin_size=False).datas if mp3 else False
+        res["telephony_greeting_name"] = mp3.name if mp3 else False
+        return res
+
     def set_values(self):
+        numbering = self._telephony_numbering()
         result = super().set_values()
+        self._telephony_set_greeting(self.telephony_greeting, self.telephony_greeting_name)
+        if self._telephony_numbering() != numbering and self._telephony_param("enabled"):
+            # Stored numbers were normalised with the old country or city code.
+            self.env["telephony.callable.model"].sudo()._telephony_reindex_all()
         self.env["telephony.engine"]._notify_config_changed()
         return result
+
+    @api.model
+    def _telephony_numbering(self):
+        return (self._telephony_param("region"), self._telephony_param("city_code"))
 
     # ------------------------------------------------------------------
     # Enable / disable (F30)
@@ -166,7 +232,7 @@ class ResConfigSettings(models.TransientModel):
         return {"type": "ir.actions.client", "tag": "reload"}
 
     @api.model
-    def _telephony_enable(self):
+    def _telephony_enable(self, admin_id=None):
         """Start telephony: defaults, an engine, and the admin as user 101.
 
         Telephony users kept from an earlier time get new passwords; their
@@ -185,10 +251,11 @@ class ResConfigSettings(models.TransientModel):
             engines.create({})
         tel_users = self.env["telephony.user"].sudo().with_context(active_test=False).search([])
         tel_users.action_new_password()
-        if not self.env.user._telephony_user():
-            self.env["telephony.user"].sudo().create({"user_id": self.env.uid})
+        admin = self.env["res.users"].browse(admin_id) if admin_id else self.env.user
+        if not admin._telephony_user():
+            self.env["telephony.user"].sudo().create({"user_id": admin.id})
         self.env["res.users"].sudo().search([])._telephony_auto_enrol()
-        self.env["res.partner"].sudo()._telephony_reindex_all()
+        self.env["telephony.callable.model"].sudo()._telephony_reindex_all()
         _logger.info("IP telephony enabled by user %s", self.env.uid)
 
     @api.model
@@ -209,6 +276,7 @@ class ResConfigSettings(models.TransientModel):
         self.env["res.groups"].sudo().search(
             [("telephony_auto_enrol", "=", True)]
         ).telephony_auto_enrol = False
+        self._telephony_set_greeting(False)
         self.env["ir.config_parameter"].sudo().search([("key", "=like", "ip_telephony.%")]).unlink()
         _logger.info("IP telephony disabled by user %s", self.env.uid)
 
@@ -222,17 +290,37 @@ class ResConfigSettings(models.TransientModel):
 
     @api.model
     def _telephony_dial_plan(self, replace_rule=None):
+        """The number rules of the settings, with a trunk's auto-replace rule.
+
+        Plans are cached per settings: each keeps its own cache of prepared
+        numbers, which makes repeated numbers nearly free.
+        """
         get = self._telephony_param
-        directions = {d for d in DIRECTIONS if get(f"allow_{d}")}
+        key = (
+            (get("region") or self.env.company.country_id.code or "RU").upper(),
+            get("city_code") or "",
+            get("exit_prefix") or "",
+            tuple(_split(get("banned_codes"))),
+            int(get("local_length") or 0) or None,
+            tuple(_split(get("patterns"))),
+            frozenset(d for d in DIRECTIONS if get(f"allow_{d}")),
+            replace_rule or "",
+        )
+        return self._telephony_plan(key)
+
+    @api.model
+    @ormcache("key")
+    def _telephony_plan(self, key):
+        region, city, exit_prefix, banned, local_length, patterns, directions, replace = key
         return DialPlan(
-            region=(get("region") or self.env.company.country_id.code or "RU").upper(),
-            city_code=get("city_code") or None,
-            exit_prefix=get("exit_prefix") or None,
-            banned_codes=_split(get("banned_codes")),
-            local_length=int(get("local_length") or 0) or None,
-            patterns=_split(get("patterns")),
+            region=region,
+            city_code=city,
+            exit_prefix=exit_prefix,
+            banned_codes=banned,
+            local_length=local_length,
+            patterns=patterns,
             allowed_directions=directions,
-            replace=replace_rule or None,
+            replace=replace,
         )
 
     @api.model
@@ -281,20 +369,78 @@ class ResConfigSettings(models.TransientModel):
         forward = get("forward_number") or ""
         forward_dial = ""
         if forward:
+            # The engine forwards through the first trunk: its auto-replace rule applies.
+            first = self.env["telephony.sip.account"].sudo().search([], limit=1)
+            plan = first._dial_plan() if first else self._telephony_dial_plan()
             try:
-                forward_dial = (
-                    self._telephony_dial_plan().prepare(forward, allow_international=True).dial
-                )
+                forward_dial = plan.prepare(forward, allow_international=True).dial
             except DialRefused:
                 forward_dial = ""
+        greeting = self._telephony_greeting_attachment("wav")
         return {
             "enabled": bool(get("enabled")),
             "ring_time": int(get("ring_time") or 15),
             "forward_number": forward,
             "forward_dial": forward_dial,
-            "greeting_url": None,
+            "greeting_url": "/telephony/engine/greeting" if greeting else None,
+            "greeting_version": self._telephony_greeting_version() if greeting else None,
             "recording": True,
         }
+
+    # ------------------------------------------------------------------
+    # Greeting (F13, F29)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _telephony_greeting_attachment(self, kind):
+        """The stored greeting: the uploaded ``mp3`` or its ``wav`` for the engine."""
+        attachment_id = self._telephony_param(f"greeting_{kind}_id")
+        if not attachment_id or not attachment_id.isdigit():
+            return self.env["ir.attachment"]
+        return self.env["ir.attachment"].sudo().browse(int(attachment_id)).exists()
+
+    @api.model
+    def _telephony_greeting_version(self):
+        return self._telephony_param("greeting_version") or ""
+
+    @api.model
+    def _telephony_set_greeting(self, data, filename=None):
+        """Keep the uploaded mp3 (base64 ``data``) and its WAV, converted once.
+
+        An unchanged upload is left alone; an empty one removes the greeting.
+        Raises ValidationError when the file cannot be a greeting.
+        """
+        params = self.env["ir.config_parameter"].sudo()
+        current = self._telephony_greeting_attachment("mp3")
+        raw = base64.b64decode(data) if data else b""
+        if raw and current and current.checksum == hashlib.sha1(raw).hexdigest():
+            return
+        if not raw and not current:
+            return
+        wav = b""
+        if raw:
+            try:
+                wav = greeting_to_wav(raw, GREETING_MAX_SECONDS, GREETING_MAX_BYTES)
+            except ValueError as exc:
+                raise ValidationError(
+                    self.env._("This greeting cannot be used: %(reason)s", reason=str(exc))
+                ) from None
+        (current | self._telephony_greeting_attachment("wav")).unlink()
+        for key in ("greeting_mp3_id", "greeting_wav_id", "greeting_version"):
+            params.set_param(PARAM % key, False)
+        if raw:
+            attachments = self.env["ir.attachment"].sudo()
+            mp3 = attachments.create(
+                {"name": filename or "greeting.mp3", "raw": raw, "mimetype": "audio/mpeg"}
+            )
+            converted = attachments.create(
+                {"name": "greeting-8khz.wav", "raw": wav, "mimetype": "audio/wav"}
+            )
+            params.set_param(PARAM % "greeting_mp3_id", str(mp3.id))
+            params.set_param(PARAM % "greeting_wav_id", str(converted.id))
+            params.set_param(PARAM % "greeting_version", converted.checksum[:16])
+            _logger.info("Telephony greeting replaced by user %s", self.env.uid)
+        self.env["telephony.engine"]._notify_config_changed()
 
 
 def _split(text):

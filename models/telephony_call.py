@@ -1,4 +1,5 @@
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -6,6 +7,13 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..telephony.numbers import DialRefused
+from ..telephony.recordings import (
+    HIDDEN_PHONE,
+    compact_ids,
+    recording_filename,
+    stored_recording_name,
+)
+from .telephony_masking_mixin import MaskedChar
 
 _logger = logging.getLogger(__name__)
 
@@ -21,6 +29,8 @@ EVENT_STATE = {
     "call.ended": "ended",
 }
 MAX_NUMBER_LENGTH = 64
+# Most calls whose recordings download as one zip (F25).
+MAX_ZIP_CALLS = 1000
 
 
 def _utc(timestamp):
@@ -32,9 +42,11 @@ class TelephonyCall(models.Model):
 
     _name = "telephony.call"
     _description = "Call"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "telephony.masking.mixin"]
     _order = "start_date desc, id desc"
     _rec_name = "number"
+    _telephony_number_fields = ("number", "number_e164")
+    _telephony_search_field = "number_e164"
 
     engine_call_id = fields.Char("Engine call id", readonly=True, copy=False, index=True)
     direction = fields.Selection(
@@ -59,9 +71,10 @@ class TelephonyCall(models.Model):
         readonly=True,
     )
     outcome_reason = fields.Char(readonly=True)
-    number = fields.Char(readonly=True, help="The number as dialled or as received.")
-    number_e164 = fields.Char("Number (E.164)", readonly=True, index=True)
-    dial_string = fields.Char(readonly=True)
+    # MaskedChar: masked on every way out for users whose groups mask numbers (F27).
+    number = MaskedChar(readonly=True, help="The number as dialled or as received.")
+    number_e164 = MaskedChar("Number (E.164)", readonly=True, index=True)
+    dial_string = MaskedChar(readonly=True)
     user_id = fields.Many2one("res.users", readonly=True, index=True)
     ringing_user_ids = fields.Many2many(
         "res.users", string="Rang", readonly=True, relation="telephony_call_ringing_user_rel"
@@ -76,10 +89,30 @@ class TelephonyCall(models.Model):
     answer_date = fields.Datetime(readonly=True)
     end_date = fields.Datetime(readonly=True)
     duration = fields.Integer(compute="_compute_duration", store=True, help="Talk time in seconds.")
-    forwarded_to = fields.Char(readonly=True)
+    forwarded_to = MaskedChar(readonly=True)
     recording_id = fields.Many2one("ir.attachment", readonly=True, ondelete="set null")
+    # The recording's attachment is this field's, which nobody reads: it stays
+    # out of attachment lists, and ir.attachment refuses it to everyone but
+    # superuser mode, so every listen and download goes through the audited
+    # route (B7).
+    recording_file = fields.Binary(
+        "Recording file", attachment=True, readonly=True, copy=False, groups=fields.NO_ACCESS
+    )
+    has_recording = fields.Boolean(compute="_compute_has_recording")
+    telephony_may_listen = fields.Boolean(
+        "May listen", compute="_compute_telephony_recording_rights"
+    )
+    telephony_may_download = fields.Boolean(
+        "May download", compute="_compute_telephony_recording_rights"
+    )
     note = fields.Text()
     last_event_at = fields.Float(readonly=True)
+    callback_scheduled = fields.Boolean(
+        "Call-back scheduled",
+        readonly=True,
+        copy=False,
+        help="A missed incoming call got its call-back activity (B4), once.",
+    )
 
     _sql_constraints = [
         ("engine_call_id_unique", "unique(engine_call_id)", "A call is logged once."),
@@ -92,6 +125,18 @@ class TelephonyCall(models.Model):
                 call.duration = round((call.end_date - call.answer_date).total_seconds())
             else:
                 call.duration = 0
+
+    @api.depends("recording_id")
+    def _compute_has_recording(self):
+        for call in self:
+            call.has_recording = bool(call.recording_id)
+
+    @api.depends_context("uid")
+    def _compute_telephony_recording_rights(self):
+        listen, download = self.env["res.groups"]._telephony_recording_rights(self.env.user)
+        for call in self:
+            call.telephony_may_listen = listen
+            call.telephony_may_download = download
 
     # ------------------------------------------------------------------
     # Click-to-call (F12)
@@ -207,6 +252,8 @@ class TelephonyCall(models.Model):
     def _apply_engine_event(self, engine, event):
         call = self._find_or_create_for_event(event)
         call._merge_event(event)
+        if event.type == "call.ended":
+            call._telephony_schedule_callback()
         call._push_card()
 
     @api.model
@@ -243,7 +290,10 @@ class TelephonyCall(models.Model):
             values["partner_id"] = (
                 self.env["res.partner"]._telephony_match(values["number_e164"]).id
             )
-        return calls.create(values)
+        # No "Call created" chatter message: the call log is the record, and
+        # every event would otherwise pay for one (bench/bench_events.py).
+        call = calls.with_context(mail_create_nolog=True).create(values)
+        return call.with_env(calls.env)
 
     def _fold_into(self, dialled):
         """Replace this stand-in by the call Odoo placed, replaying its events.
@@ -361,6 +411,7 @@ class TelephonyCall(models.Model):
             "answer": call.answer_date and fields.Datetime.to_string(call.answer_date),
             "end": call.end_date and fields.Datetime.to_string(call.end_date),
             "is_mine": call.user_id == self.env.user,
+            **call._card_incoming_payload(self.env.user, masking),
         }
 
     @api.model
@@ -371,18 +422,143 @@ class TelephonyCall(models.Model):
                 ("state", "!=", "ended"),
                 "|",
                 ("user_id", "=", self.env.uid),
+                # A call ringing here that nobody took yet (not another user's,
+                # not forwarded).
+                "&",
+                "&",
                 ("ringing_user_ids", "in", self.env.uid),
+                ("user_id", "=", False),
+                ("state", "in", ("new", "ringing")),
             ],
             limit=20,
         )
         return [call._card_payload() for call in calls]
 
     # ------------------------------------------------------------------
+    # Incoming calls: answered elsewhere, missed calls, unknown callers
+    # (F14, B3, B4)
+    # ------------------------------------------------------------------
+
+    def _card_incoming_payload(self, user, masking):
+        """Card keys for incoming calls: who took it, whether to close it.
+
+        ``answered_elsewhere`` tells the ringing users' cards to close once
+        another user answered (``answered_by`` names them) or the call was
+        forwarded (``forwarded_to``).
+        """
+        self.ensure_one()
+        call = self.sudo()
+        inbound = call.direction == "inbound"
+        taker = call.user_id if inbound else self.env["res.users"]
+        return {
+            "answered_by": taker.name or "",
+            "answered_elsewhere": bool(
+                inbound and ((taker and taker != user) or (not taker and call.forwarded_to))
+            ),
+            "forwarded_to": masking(call.forwarded_to or ""),
+            "can_create_contact": not call.partner_id,
+        }
+
+    def action_create_contact(self):
+        """Open a new contact prefilled with the caller's number (B3).
+
+        Saving it links this call to the contact. For users whose groups
+        mask numbers the form is not prefilled: the number is filled in on
+        the server when the contact is saved.
+        """
+        self.ensure_one()
+        self.check_access("write")
+        self.env["res.partner"].check_access("create")
+        call = self.sudo()
+        if call.partner_id:
+            raise UserError(self.env._("This call is already linked to a contact."))
+        number = call.number_e164 or call.number or ""
+        context = {"telephony_call_id": self.id}
+        masking = self.env["res.groups"]._telephony_mask_for(self.env.user)
+        if number and masking(number) == number:
+            context["default_phone"] = number
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("New contact"),
+            "res_model": "res.partner",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
+
+    @api.model
+    def _telephony_link_created_contact(self, call_id, partner):
+        """Link a contact created from ``action_create_contact`` to its call."""
+        if not isinstance(call_id, int) or isinstance(call_id, bool) or not partner:
+            return
+        call = self.browse(call_id).exists()
+        if not call:
+            return
+        call.check_access("write")
+        call = call.sudo()
+        if call.partner_id:
+            return
+        if not partner.phone and not partner.mobile and call.number:
+            partner.sudo().phone = call.number_e164 or call.number
+        call.partner_id = partner
+        call._push_card()
+
+    def _telephony_schedule_callback(self):
+        """A missed incoming call becomes a "Call back" activity, once (B4).
+
+        For a known caller it goes on the contact, for their salesperson; for
+        an unknown caller (or a contact without an active salesperson) it goes
+        to the telephony administrators, on the contact if there is one,
+        else on the call.
+        """
+        for call in self.sudo():
+            if (
+                call.direction != "inbound"
+                or call.state != "ended"
+                or call.outcome not in ("no_answer", "cancelled")
+                or call.forwarded_to
+                or call.callback_scheduled
+            ):
+                continue
+            call.callback_scheduled = True
+            partner = call.partner_id
+            salesperson = partner.user_id
+            if salesperson and salesperson.active and not salesperson._is_public():
+                assignees = salesperson.filtered(lambda user: not user.share)
+            else:
+                assignees = self.env["res.users"]
+            if not assignees:
+                assignees = (
+                    self.env.ref("ip_telephony.group_telephony_manager")
+                    .sudo()
+                    .users.filtered(lambda user: user.active and not user.share)
+                )
+            target = partner or call
+            for user in assignees:
+                when = fields.Datetime.context_timestamp(
+                    call.with_context(tz=user.tz or "UTC"), call.start_date
+                )
+                target.activity_schedule(
+                    "mail.mail_activity_data_call",
+                    summary=self.env._("Call back"),
+                    note=self.env._(
+                        "Missed incoming call at %(time)s.",
+                        time=when.strftime("%Y-%m-%d %H:%M"),
+                    ),
+                    user_id=user.id,
+                )
+
+    # ------------------------------------------------------------------
     # Recordings
     # ------------------------------------------------------------------
 
     def _attach_recording(self, data, mimetype="audio/mpeg"):
-        """Attach the mp3 to the call, replacing an earlier upload of it."""
+        """Attach the mp3 to the call, replacing an earlier upload of it.
+
+        The stored name carries no number (attachment names are not masked);
+        the name a user downloads is ``_recording_filename()``.
+        """
         self.ensure_one()
         call = self.sudo()
         old = call.recording_id
@@ -391,10 +567,11 @@ class TelephonyCall(models.Model):
             .sudo()
             .create(
                 {
-                    "name": call._recording_filename(),
+                    "name": stored_recording_name(call.id, call._recording_day()),
                     "raw": data,
                     "mimetype": mimetype,
                     "res_model": self._name,
+                    "res_field": "recording_file",
                     "res_id": call.id,
                 }
             )
@@ -403,32 +580,185 @@ class TelephonyCall(models.Model):
         old.unlink()
         return attachment
 
-    def _recording_filename(self):
+    def _recording_day(self):
+        """The day of the call in the current user's time zone."""
         self.ensure_one()
-        date = (self.start_date or fields.Datetime.now()).strftime("%Y-%m-%d")
-        digits = "".join(ch for ch in (self.number or "") if ch.isdigit() or ch == "+")
-        return f"{self.id}_{digits or 'unknown'}_{date}.mp3"
+        start = self.start_date or fields.Datetime.now()
+        return fields.Datetime.context_timestamp(self, start).date()
+
+    def _recording_filename(self):
+        """``<id>_<phone>_<YYYY-MM-DD>.mp3`` with the number as the current user may see it."""
+        self.ensure_one()
+        shown = self.number
+        if not shown and self.sudo().number:
+            shown = HIDDEN_PHONE
+        return recording_filename(self.id, shown, self._recording_day())
+
+    def action_download_recordings(self):
+        """List action: the selected calls' recordings as one ``records.zip`` (F25)."""
+        calls = self.filtered("recording_id")
+        if not calls:
+            raise UserError(self.env._("None of the selected calls has a recording."))
+        if len(calls) > MAX_ZIP_CALLS:
+            raise UserError(
+                self.env._(
+                    "At most %(count)s recordings can be downloaded at once: select fewer calls.",
+                    count=MAX_ZIP_CALLS,
+                )
+            )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/telephony/recordings/records.zip?ids={compact_ids(calls.ids)}",
+            "target": "download",
+        }
 
     # ------------------------------------------------------------------
     # Retention (F26)
     # ------------------------------------------------------------------
 
     @api.model
-    def _cron_purge(self, batch_size=5000):
-        """Delete calls past retention (with recordings) and stale journal rows."""
+    def _cron_purge(self, batch_size=10000, time_budget=90):
+        """Retention (F26, B7): delete calls older than the retention period
+        with their recordings, recordings older than theirs (keeping the calls),
+        and stale journal rows.
+
+        Works in batches, committing each one outside tests; when the time
+        budget runs out the cron reports what remains and Odoo runs it again.
+        """
         settings = self.env["res.config.settings"]
+        now = fields.Datetime.now()
+        deadline = time.monotonic() + time_budget
+        done = remaining = 0
         if settings._telephony_param("purge"):
-            days = int(settings._telephony_param("purge_days") or 30)
-            limit = fields.Datetime.subtract(fields.Datetime.now(), days=days)
-            while True:
-                calls = self.sudo().search([("start_date", "<", limit)], limit=batch_size)
-                if not calls:
-                    break
-                self.env["ir.attachment"].sudo().search(
-                    [("res_model", "=", self._name), ("res_id", "in", calls.ids)]
-                ).unlink()
-                calls.unlink()
+            days = max(_int_param(settings._telephony_param("purge_days"), 30), 1)
+            done, remaining = self._purge_calls_before(
+                fields.Datetime.subtract(now, days=days), batch_size, deadline
+            )
+        recording_days = _int_param(settings._telephony_param("recording_days"), 0)
+        if recording_days > 0 and not remaining:
+            done_recordings, remaining = self._purge_recordings_before(
+                fields.Datetime.subtract(now, days=recording_days), batch_size, deadline
+            )
+            done += done_recordings
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        if remaining:
+            return
         week_ago = fields.Datetime.subtract(fields.Datetime.now(), days=7)
         self.env["telephony.command"].sudo().search([("create_date", "<", week_ago)]).unlink()
         self.env["telephony.event"].sudo().search([("received_at", "<", week_ago)]).unlink()
         self.env["telephony.nonce"].sudo()._gc(time.time())
+        if _auto_commit():
+            # Free the disk now rather than at the next autovacuum.
+            self.env["ir.attachment"]._gc_file_store()
+
+    @api.model
+    def _purge_calls_before(self, limit, batch_size, deadline):
+        """Delete the calls started before ``limit``; return (deleted, left)."""
+        cr = self.env.cr
+        done = 0
+        while True:
+            self.env.flush_all()
+            cr.execute(
+                "SELECT id FROM telephony_call WHERE start_date < %s ORDER BY id LIMIT %s",
+                (limit, batch_size),
+            )
+            ids = [row[0] for row in cr.fetchall()]
+            if not ids:
+                return done, 0
+            self.sudo().browse(ids)._purge()
+            done += len(ids)
+            if _auto_commit():
+                # A batch is kept once done: the next run starts where this one stopped.
+                cr.commit()  # pylint: disable=invalid-commit
+            if time.monotonic() > deadline:
+                cr.execute("SELECT count(*) FROM telephony_call WHERE start_date < %s", (limit,))
+                return done, cr.fetchone()[0]
+
+    @api.model
+    def _purge_recordings_before(self, limit, batch_size, deadline):
+        """Delete the recordings of calls started before ``limit``, keeping the
+        calls; return (deleted, left)."""
+        cr = self.env.cr
+        done = 0
+        while True:
+            self.env.flush_all()
+            cr.execute(
+                """SELECT recording_id FROM telephony_call
+                    WHERE recording_id IS NOT NULL AND start_date < %s
+                 ORDER BY id LIMIT %s""",
+                (limit, batch_size),
+            )
+            ids = [row[0] for row in cr.fetchall()]
+            if not ids:
+                return done, 0
+            # The calls' recording_id is set null by the database (ondelete).
+            self.env["ir.attachment"].sudo().browse(ids).unlink()
+            self.invalidate_model(["recording_id", "recording_file"])
+            done += len(ids)
+            if _auto_commit():
+                # A batch is kept once done: the next run starts where this one stopped.
+                cr.commit()  # pylint: disable=invalid-commit
+            if time.monotonic() > deadline:
+                cr.execute(
+                    "SELECT count(*) FROM telephony_call "
+                    "WHERE recording_id IS NOT NULL AND start_date < %s",
+                    (limit,),
+                )
+                return done, cr.fetchone()[0]
+
+    def _purge(self):
+        """Delete these calls with everything about them, in a few statements.
+
+        The nightly purge deletes up to millions of calls, which the ORM's
+        unlink does at half the speed.  Attachments (recordings, files
+        posted in the chatter) and activities still go through the ORM, so
+        the files reach the filestore garbage collector; messages (with their
+        tracking values and notifications, by cascade), followers, the
+        engine's journal and the calls are deleted in SQL, whose cascades
+        remove their commands and ringing users and keep the recording
+        access log (its call becomes empty, ``call_ref`` stays).  Anything a
+        module attaches to calls in its own ``unlink`` must be added here.
+        """
+        if not self:
+            return
+        ids = list(self.ids)
+        cr = self.env.cr
+        self.env.flush_all()
+        cr.execute(
+            "SELECT id FROM ir_attachment WHERE res_model = %s AND res_id = ANY(%s)",
+            (self._name, ids),
+        )
+        attachment_ids = [row[0] for row in cr.fetchall()]
+        self.env["mail.activity"].sudo().search(
+            [("res_model", "=", self._name), ("res_id", "in", ids)]
+        ).unlink()
+        self.env["ir.attachment"].sudo().browse(attachment_ids).unlink()
+        cr.execute(
+            "SELECT engine_call_id FROM telephony_call "
+            "WHERE id = ANY(%s) AND engine_call_id IS NOT NULL",
+            (ids,),
+        )
+        call_refs = [row[0] for row in cr.fetchall()]
+        if call_refs:
+            cr.execute("DELETE FROM telephony_event WHERE call_ref = ANY(%s)", (call_refs,))
+        cr.execute(
+            "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", (self._name, ids)
+        )
+        cr.execute(
+            "DELETE FROM mail_followers WHERE res_model = %s AND res_id = ANY(%s)",
+            (self._name, ids),
+        )
+        cr.execute("DELETE FROM telephony_call WHERE id = ANY(%s)", (ids,))
+        self.env.invalidate_all(flush=False)
+
+
+def _auto_commit():
+    """Whether a long job may commit its batches (never inside a test)."""
+    return not getattr(threading.current_thread(), "testing", False)
+
+
+def _int_param(value, default):
+    try:
+        return int(value) if value not in (None, False, "") else default
+    except (TypeError, ValueError):
+        return default

@@ -48,7 +48,9 @@ class TelephonyEngine(models.Model):
         compute="_compute_state",
     )
     last_seq = fields.Integer(
-        readonly=True, copy=False, help="Highest event sequence number received."
+        readonly=True,
+        copy=False,
+        help="Highest event sequence number received (saved with the last-seen time).",
     )
 
     _sql_constraints = [
@@ -98,11 +100,13 @@ class TelephonyEngine(models.Model):
         # The signature proved the engine: act as the superuser on its behalf.
         return engine.with_user(SUPERUSER_ID)
 
-    def _touch(self, version=None):
+    def _touch(self, version=None, seq=0):
         self.ensure_one()
         values = {"last_seen": fields.Datetime.now()}
         if version:
             values["version"] = version[:64]
+        if seq > self.last_seq:
+            values["last_seq"] = seq
         # Avoid a write (and its row lock) per request when nothing changes.
         if not self.last_seen or (values["last_seen"] - self.last_seen).total_seconds() > 10:
             self.write(values)
@@ -130,11 +134,9 @@ class TelephonyEngine(models.Model):
                 rejected.append({"id": event.id, "error": str(exc)})
                 continue
             accepted.append(event.id)
-        if events:
-            top = max(event.seq for event in events)
-            if top > self.last_seq:
-                self.last_seq = top
-        self._touch()
+        # last_seq goes with last_seen, at most one write every 10 s: a write
+        # per request would lock the engine's row against its other requests.
+        self._touch(seq=max((event.seq for event in events), default=0))
         return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
 
     def _apply_event(self, event):

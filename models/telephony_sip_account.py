@@ -159,6 +159,22 @@ class TelephonySipAccount(models.Model):
             "ip_telephony.line/updated", {"trunks": payload}
         )
 
+    @api.model
+    def telephony_line_status(self):
+        """Trunk states, the engine and the user's phone for the line status (F4).
+
+        Readable by telephony users: only names, states and reasons, never
+        credentials.
+        """
+        accounts = self.search([])
+        engine = self.env["telephony.engine"].sudo().search([], limit=1)
+        tel_user = self.env.user._telephony_user()
+        return {
+            "trunks": accounts._line_status(),
+            "engine": engine.state if engine else "offline",
+            "phone": tel_user.phone_state or False,
+        }
+
     def _line_status(self):
         return [
             {

@@ -32,7 +32,7 @@ class TelephonyUser(models.Model):
 
     user_id = fields.Many2one("res.users", required=True, ondelete="cascade", index=True)
     active = fields.Boolean(default=True)
-    extension = fields.Char(required=True, copy=False)
+    extension = fields.Char(required=True, copy=False, default=lambda self: self._next_extension())
     sip_login = fields.Char("SIP login", readonly=True, copy=False, index=True)
     sip_password = fields.Char(
         "SIP password", copy=False, groups="ip_telephony.group_telephony_manager"

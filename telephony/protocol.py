@@ -27,6 +27,7 @@ HEADER_TIMESTAMP = "X-Telephony-Timestamp"
 HEADER_SIGNATURE = "X-Telephony-Signature"
 HEADER_NONCE = "X-Telephony-Nonce"
 HEADER_CALL = "X-Telephony-Call"
+HEADER_GREETING_VERSION = "X-Telephony-Greeting-Version"
 
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

@@ -1,7 +1,7 @@
 from psycopg2 import IntegrityError
 
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from .common import TelephonyCommon
@@ -165,3 +165,18 @@ class TestDial(TelephonyCommon):
             Call.browse(theirs).read(["number"])
         with self.assertRaises(AccessError):
             self.env["telephony.call"].with_user(self.other_user).search([])
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestAdminSetupTour(HttpCase):
+    def test_admin_enables_adds_account_and_user_and_finds_the_call_log(self):
+        new_test_user(self.env, login="sally", groups="base.group_user", name="Sally Sales")
+        self.start_tour("/odoo/settings#ip_telephony", "ip_telephony_admin_setup", login="admin")
+        account = self.env["telephony.sip.account"].search([])
+        self.assertEqual((account.sip_user, account.domain), ("tell", "sip.example.com"))
+        self.assertEqual(account.password, "trunk-secret")
+        admin = self.env.ref("base.user_admin")
+        self.assertEqual(admin._telephony_user().extension, "101")
+        sally = self.env["res.users"].search([("login", "=", "sally")])
+        self.assertEqual(sally._telephony_user().extension, "102")
+        self.assertTrue(sally.has_group("ip_telephony.group_telephony_user"))
