@@ -35,6 +35,7 @@ from telephony.engine.odoo_client import (
     OdooClient,
 )
 from telephony.engine.outbox import Outbox, read_int, write_atomic
+from telephony.engine.wavfile import BAD, OPEN, repair_wav, wav_state
 
 _logger = logging.getLogger("telephony.engine")
 
@@ -42,6 +43,7 @@ ENGINE_VERSION = "1.0"
 # The pjsua2 wheel holds 4 calls per process and a call has two legs.
 CALLS_PER_WORKER = 2
 GREETING_MAX_BYTES = 16 * 1024 * 1024  # 8 kHz 16-bit mono: 17 minutes
+WAV_SETTLE_SECONDS = 5.0  # an unfinished WAV untouched this long lost its writer
 _VERSION_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
 RTP_PORTS_PER_WORKER = 100
 
@@ -766,7 +768,15 @@ class Controller:
         for name in names:
             path = os.path.join(self.recordings_dir, name)
             if name.endswith(".wav") and not os.path.exists(path[:-4] + ".mp3"):
+                state = wav_state(path)
+                if state == OPEN:
+                    if time.time() - os.path.getmtime(path) < WAV_SETTLE_SECONDS:
+                        continue  # pjmedia is still closing it: come back later
+                    # Its worker died mid-call: keep the audio it wrote.
+                    repair_wav(path)
                 try:
+                    if state == BAD:
+                        raise ValueError("not a WAV file")
                     wav_to_mp3(path)
                 except Exception as error:
                     _logger.error("recording %s cannot be converted: %s", name, error)

@@ -563,7 +563,7 @@ class InboundCalls:
             data["code"] = int(session.code)
         worker.emit("call.ended", session.call_id, data)
         if wav_path and os.path.exists(wav_path):
-            worker.send("recording", session.call_id, wav_path)
+            worker.recording_closed(session.call_id, wav_path)
         worker.send("call_done", session.call_id)
         _logger.info("call %s ended: %s (%s)", session.call_id, data["outcome"], data["reason"])
 

@@ -38,11 +38,13 @@ from typing import Any
 import pjsua2 as pj
 
 from telephony.engine.inbound import ANSWERED_HEADER, InboundCalls, InboundSession, reply_header
+from telephony.engine.wavfile import OPEN, wav_state
 
 _logger = logging.getLogger("telephony.engine.worker")
 
 MAX_CALLS = 4  # the pjsua2 wheel's limit of calls per process (PJSUA_MAX_CALLS)
 SESSIONS_PER_WORKER = MAX_CALLS // 2  # a call has two legs
+WAV_CLOSE_WAIT = 3.0  # seconds for pjmedia to finish a deleted recorder's WAV
 LOCAL_HOST = "127.0.0.1"
 # Digest headers and passwords never reach the log even at pjsip level 3.
 _REDACT = re.compile(r"(Authorization:|response=|nonce=)[^\r\n]*", re.IGNORECASE)
@@ -119,6 +121,7 @@ class MediaWorker:
         self.stopping = False
         self.recordings_dir = options["recordings_dir"]
         self.incoming: InboundCalls | None = None
+        self.closing_wavs: list[tuple[str, str, float]] = []  # (call, path, deadline)
 
     # -- plumbing ---------------------------------------------------------
     def send(self, *message: Any) -> None:
@@ -143,6 +146,7 @@ class MediaWorker:
             self._shutdown()
         finally:
             self._destroy()
+        self._hand_over_recordings(force=True)
         self.send("stopped", None)
 
     def _start_endpoint(self) -> None:
@@ -534,12 +538,29 @@ class MediaWorker:
             data["code"] = int(session.code)
         self.emit("call.ended", session.call_id, data)
         if wav_path and os.path.exists(wav_path):
-            self.send("recording", session.call_id, wav_path)
+            self.recording_closed(session.call_id, wav_path)
         self.send("call_done", session.call_id)
         _logger.info("call %s ended: %s", session.call_id, data["outcome"])
 
+    def recording_closed(self, call_id: str, wav_path: str) -> None:
+        """Its recorder is deleted: hand the WAV over once pjmedia has written
+        its header (in the media clock thread, a little later)."""
+        self.closing_wavs.append((call_id, wav_path, time.monotonic() + WAV_CLOSE_WAIT))
+
+    def _hand_over_recordings(self, force: bool = False) -> None:
+        if not self.closing_wavs:
+            return
+        now, waiting = time.monotonic(), []
+        for call_id, path, deadline in self.closing_wavs:
+            if force or now > deadline or wav_state(path) != OPEN:
+                self.send("recording", call_id, path)
+            else:
+                waiting.append((call_id, path, deadline))
+        self.closing_wavs = waiting
+
     def _check_timers(self) -> None:
         now = time.monotonic()
+        self._hand_over_recordings()
         for session in list(self.sessions.values()):
             if isinstance(session, InboundSession):
                 self.incoming.check_timers(session, now)

@@ -104,3 +104,29 @@ def test_caller_id_of_an_incoming_call():
     # Quotes, backslashes and control characters never reach the phones' From.
     name = parse_party('"Evil\\" \x07name\\\\" <sip:1@x>')[1]
     assert name == "Evil name"
+
+
+def test_unfinished_wav_is_seen_and_repaired(tmp):
+    from telephony.engine.wavfile import BAD, COMPLETE, OPEN, repair_wav, wav_state
+
+    path = write_tone(os.path.join(tmp, "rec.wav"), 440, seconds=1)
+    assert wav_state(path) == COMPLETE
+    # What pjmedia leaves until its clock thread closes the recorder (or if the
+    # worker dies): zero sizes in the header, the audio after it.
+    with open(path, "r+b") as wav:
+        wav.seek(4)
+        wav.write(b"\0\0\0\0")
+        wav.seek(40)
+        wav.write(b"\0\0\0\0")
+    with pytest.raises(wave.Error):
+        wave.open(path).close()  # unreadable as it is
+    assert wav_state(path) == OPEN
+    assert repair_wav(path)
+    assert wav_state(path) == COMPLETE
+    with wave.open(path) as repaired:
+        assert repaired.getnframes() == 8000
+    garbage = os.path.join(tmp, "garbage.wav")
+    with open(garbage, "wb") as out:
+        out.write(b"ID3" + b"\0" * 100)
+    assert wav_state(garbage) == BAD
+    assert not repair_wav(garbage)
