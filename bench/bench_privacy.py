@@ -7,7 +7,7 @@ SCRATCH must be a throwaway database with ip_telephony installed, e.g.::
     createdb -T ipt_base bench_privacy
     odoo -d bench_privacy -i ip_telephony --without-demo=all --stop-after-init
     python bench/bench_privacy.py --db bench_privacy \\
-        --addons-path /opt/odoo18/src/odoo/addons,/opt/odoo18/src/addons,/tmp/addons
+        --addons-path <odoo>/odoo/addons,<odoo>/addons,<folder holding ip_telephony>
 
 The bench writes into it and leaves it behind:
 
