@@ -13,7 +13,8 @@ The bench writes into it and leaves it behind:
 
 1. fills ``telephony_call`` with ``--calls`` rows in SQL, all older than the
    retention, ``--recordings`` of them with a recording (attachment row and
-   file, as Odoo stores them), plus a few thousand young calls;
+   file, as Odoo stores them), plus a few thousand young calls; with
+   ``--messages N``, N chatter messages (with a tracking value) per old call;
 2. list view: times the first page of the call log (``web_search_read`` as
    the web client sends it, 80 rows, count limited to 10001) over HTTP, for
    a telephony administrator (all calls) and a telephony user (own calls,
@@ -70,7 +71,9 @@ def odoo_env(args):
             args.addons_path,
         ]
     )
-    return odoo, odoo.registry(args.db)
+    from odoo.modules.registry import Registry  # noqa: PLC0415
+
+    return odoo, Registry(args.db)
 
 
 def rss_mib(pid="self", key="VmRSS"):
@@ -117,6 +120,38 @@ def attach(cr, filestore, call_ids, size):
         UPDATE telephony_call c SET recording_id = new.id FROM new WHERE c.id = new.res_id
         """,
         [list(column) for column in zip(*rows, strict=True)],
+    )
+
+
+def add_messages(env, count):
+    """``count`` chatter messages per old call, each with a tracking value,
+    as the state tracking of real calls leaves them."""
+    cr = env.cr
+    started = time.perf_counter()
+    subtype = env.ref("mail.mt_note").id
+    field = env["ir.model.fields"]._get("telephony.call", "state").id
+    cr.execute(
+        """
+        WITH msg AS (
+            INSERT INTO mail_message (model, res_id, message_type, body, subtype_id, author_id,
+                                      date, record_name, create_uid, write_uid,
+                                      create_date, write_date)
+            SELECT 'telephony.call', c.id, 'notification', '', %s, 2, c.start_date,
+                   'Call #' || c.id, 1, 1, now(), now()
+              FROM telephony_call c, generate_series(1, %s)
+             WHERE c.start_date < now() - interval '30 days'
+            RETURNING id
+        )
+        INSERT INTO mail_tracking_value (field_id, old_value_char, new_value_char,
+                                         mail_message_id, create_uid, write_uid,
+                                         create_date, write_date)
+        SELECT %s, 'Ringing', 'Ended', msg.id, 1, 1, now(), now() FROM msg
+        """,
+        (subtype, count, field),
+    )
+    print(
+        f"data: {cr.rowcount} messages with a tracking value each "
+        f"in {time.perf_counter() - started:.1f} s"
     )
 
 
@@ -190,6 +225,8 @@ def populate(args):
         cr.execute("ANALYZE telephony_call")
         elapsed = time.perf_counter() - started
         print(f"data: {args.calls + YOUNG_CALLS} calls inserted in {elapsed:.1f} s")
+        if args.messages:
+            add_messages(env, args.messages)
         started = time.perf_counter()
         cr.execute(
             "SELECT id FROM telephony_call WHERE start_date < now() - interval '30 days' "
@@ -441,6 +478,9 @@ def main():
     parser.add_argument("--recording-size", type=int, default=16 * 1024)
     parser.add_argument("--zip", type=int, default=500)
     parser.add_argument("--zip-size", type=int, default=1024 * 1024)
+    parser.add_argument(
+        "--messages", type=int, default=0, help="chatter messages per old call (default 0)"
+    )
     parser.add_argument("--skip", default="", help="comma-separated: list,zip,purge")
     parser.add_argument("--purge-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -48,7 +48,7 @@ class TelephonyRecordingController(http.Controller):
         Supports single byte ranges (206, or 416 when unsatisfiable) so that
         the audio player can seek.
         """
-        kind = "download" if download else "listen"
+        kind = "download" if str(download or "").lower() in ("1", "true", "yes") else "listen"
         call = self._check([call_id], kind)
         attachment = call.sudo().recording_id
         if not attachment:
@@ -59,7 +59,7 @@ class TelephonyRecordingController(http.Controller):
         stream.etag = False
         stream.max_age = 0
         # Raises 416 for an unsatisfiable range, before anything is logged.
-        response = stream.get_response(as_attachment=bool(download))
+        response = stream.get_response(as_attachment=kind == "download")
         if request.httprequest.method == "GET" and response.status_code in (200, 206):
             self._log(call, kind, continued=self._continues_playback())
         response.headers["Cache-Control"] = "private, no-store"

@@ -1,6 +1,6 @@
 import functools
 
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
@@ -18,6 +18,11 @@ class IrAttachment(models.Model):
     """
 
     _inherit = "ir.attachment"
+
+    # Deleting an attachment looks up the copies made from it (ondelete set
+    # null): without an index each deletion scans the whole table, and the
+    # retention deletes recordings by the thousand (F26).
+    original_id = fields.Many2one(index="btree_not_null")
 
     @api.model
     def _search(self, domain, offset=0, limit=None, order=None):

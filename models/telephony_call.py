@@ -90,7 +90,10 @@ class TelephonyCall(models.Model):
     end_date = fields.Datetime(readonly=True)
     duration = fields.Integer(compute="_compute_duration", store=True, help="Talk time in seconds.")
     forwarded_to = MaskedChar(readonly=True)
-    recording_id = fields.Many2one("ir.attachment", readonly=True, ondelete="set null")
+    # Indexed: deleting an attachment looks its call up (ondelete set null).
+    recording_id = fields.Many2one(
+        "ir.attachment", readonly=True, ondelete="set null", index="btree_not_null"
+    )
     # The recording's attachment is this field's, which nobody reads: it stays
     # out of attachment lists, and ir.attachment refuses it to everyone but
     # superuser mode, so every listen and download goes through the audited
@@ -655,18 +658,22 @@ class TelephonyCall(models.Model):
     def _purge_calls_before(self, limit, batch_size, deadline):
         """Delete the calls started before ``limit``; return (deleted, left)."""
         cr = self.env.cr
-        done = 0
+        done = last_id = 0
         while True:
             self.env.flush_all()
+            # From the last id on: the index entries of the rows deleted so
+            # far stay until the next vacuum, and each batch would scan them.
             cr.execute(
-                "SELECT id FROM telephony_call WHERE start_date < %s ORDER BY id LIMIT %s",
-                (limit, batch_size),
+                "SELECT id FROM telephony_call WHERE id > %s AND start_date < %s "
+                "ORDER BY id LIMIT %s",
+                (last_id, limit, batch_size),
             )
             ids = [row[0] for row in cr.fetchall()]
             if not ids:
                 return done, 0
             self.sudo().browse(ids)._purge()
             done += len(ids)
+            last_id = ids[-1]
             if _auto_commit():
                 # A batch is kept once done: the next run starts where this one stopped.
                 cr.commit()  # pylint: disable=invalid-commit
@@ -721,34 +728,50 @@ class TelephonyCall(models.Model):
         """
         if not self:
             return
-        ids = list(self.ids)
+        ids = sorted(self.ids)
+        doomed = set(ids)
+        # Each lookup scans the range of ids once and keeps the doomed ones,
+        # rather than probing an index once per id ("id + 0" keeps the list
+        # out of the index condition); ids outside the batch are left alone.
+        bounds = (ids[0], ids[-1])
         cr = self.env.cr
         self.env.flush_all()
         cr.execute(
-            "SELECT id FROM ir_attachment WHERE res_model = %s AND res_id = ANY(%s)",
-            (self._name, ids),
+            "SELECT id, res_id FROM ir_attachment WHERE res_model = %s "
+            "AND res_id BETWEEN %s AND %s",
+            (self._name, *bounds),
         )
-        attachment_ids = [row[0] for row in cr.fetchall()]
-        self.env["mail.activity"].sudo().search(
-            [("res_model", "=", self._name), ("res_id", "in", ids)]
-        ).unlink()
+        attachment_ids = [row[0] for row in cr.fetchall() if row[1] in doomed]
+        cr.execute(
+            "SELECT id, res_id FROM mail_activity WHERE res_model = %s "
+            "AND res_id BETWEEN %s AND %s",
+            (self._name, *bounds),
+        )
+        activity_ids = [row[0] for row in cr.fetchall() if row[1] in doomed]
+        self.env["mail.activity"].sudo().browse(activity_ids).unlink()
         self.env["ir.attachment"].sudo().browse(attachment_ids).unlink()
         cr.execute(
-            "SELECT engine_call_id FROM telephony_call "
-            "WHERE id = ANY(%s) AND engine_call_id IS NOT NULL",
-            (ids,),
+            "SELECT id, engine_call_id FROM telephony_call "
+            "WHERE id BETWEEN %s AND %s AND engine_call_id IS NOT NULL",
+            bounds,
         )
-        call_refs = [row[0] for row in cr.fetchall()]
+        call_refs = [row[1] for row in cr.fetchall() if row[0] in doomed]
         if call_refs:
             cr.execute("DELETE FROM telephony_event WHERE call_ref = ANY(%s)", (call_refs,))
         cr.execute(
-            "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", (self._name, ids)
+            "DELETE FROM mail_message WHERE model = %s AND res_id BETWEEN %s AND %s "
+            "AND res_id + 0 = ANY(%s)",
+            (self._name, *bounds, ids),
         )
         cr.execute(
-            "DELETE FROM mail_followers WHERE res_model = %s AND res_id = ANY(%s)",
-            (self._name, ids),
+            "DELETE FROM mail_followers WHERE res_model = %s AND res_id BETWEEN %s AND %s "
+            "AND res_id + 0 = ANY(%s)",
+            (self._name, *bounds, ids),
         )
-        cr.execute("DELETE FROM telephony_call WHERE id = ANY(%s)", (ids,))
+        cr.execute(
+            "DELETE FROM telephony_call WHERE id BETWEEN %s AND %s AND id + 0 = ANY(%s)",
+            (*bounds, ids),
+        )
         self.env.invalidate_all(flush=False)
 
 

@@ -14,7 +14,8 @@ class TelephonyRecordingAccess(models.Model):
 
     Rows are written in superuser mode by the recording routes only.
     Administrators read them; nobody edits or deletes them.  A row outlives
-    its call: ``call_ref`` keeps the id of a purged or erased call.
+    its call: it keeps the call's id in ``call_ref``, with no foreign key, so
+    that purging a million calls does not update the log row by row.
     """
 
     _name = "telephony.recording.access"
@@ -25,8 +26,10 @@ class TelephonyRecordingAccess(models.Model):
     user_id = fields.Many2one(
         "res.users", required=True, readonly=True, index=True, ondelete="restrict"
     )
-    call_id = fields.Many2one("telephony.call", readonly=True, index=True, ondelete="set null")
     call_ref = fields.Integer("Call id", required=True, readonly=True, index=True)
+    call_id = fields.Many2one(
+        "telephony.call", compute="_compute_call_id", help="Empty once the call is deleted."
+    )
     kind = fields.Selection(
         [("listen", "Listen"), ("download", "Download"), ("zip", "Download (zip)")],
         required=True,
@@ -34,6 +37,15 @@ class TelephonyRecordingAccess(models.Model):
     )
     access_date = fields.Datetime("When", required=True, readonly=True, default=fields.Datetime.now)
     ip_address = fields.Char("IP address", readonly=True)
+
+    @api.depends("call_ref")
+    def _compute_call_id(self):
+        # sudo: the log is read by administrators, who may read every call.
+        existing = set(
+            self.env["telephony.call"].sudo().browse(set(self.mapped("call_ref"))).exists().ids
+        )
+        for row in self:
+            row.call_id = row.call_ref if row.call_ref in existing else False
 
     def write(self, vals):
         if vals:
@@ -98,7 +110,6 @@ class TelephonyRecordingAccess(models.Model):
             [
                 {
                     "user_id": self.env.uid,
-                    "call_id": call.id,
                     "call_ref": call.id,
                     "kind": kind,
                     "ip_address": (ip_address or "")[:64] or False,

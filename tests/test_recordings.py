@@ -260,6 +260,27 @@ class TestRecordingDownload(RecordingCommon):
 
 
 @tagged("post_install", "-at_install", "ip_telephony")
+class TestRecordingPlayer(RecordingCommon):
+    def test_player_on_the_call_form_of_a_masked_user(self):
+        """F25, F27 in the browser: masked numbers, a player and a download link."""
+        self.make_call(self.sales_user, recording=mp3())
+        self.env["res.groups"].create(
+            {
+                "name": "Masked sellers",
+                "telephony_mask_mode": "prefix",
+                "telephony_mask_count": 4,
+                "users": [(4, self.sales_user.id)],
+            }
+        )
+        self.start_tour(
+            "/odoo/action-ip_telephony.telephony_call_action",
+            "ip_telephony_recording_player",
+            login="sales",
+            timeout=120,
+        )
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
 class TestRecordingZip(RecordingCommon):
     def test_zip_of_the_selected_calls(self):
         datas = [mp3(1000 + n * 3000) for n in range(3)]
