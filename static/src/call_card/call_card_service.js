@@ -28,6 +28,9 @@ export const callCardService = {
     start(env, { action, bus_service: busService, notification, orm }) {
         const state = reactive({ cards: [] });
         const closeTimers = new Map();
+        // Closed cards stay closed: a late update (a recording, a note) of
+        // their call does not bring them back.
+        const closedIds = new Set();
 
         function scheduleClose(card, delay = ENDED_CARD_DELAY) {
             browser.clearTimeout(closeTimers.get(card.id));
@@ -39,7 +42,7 @@ export const callCardService = {
 
         /** Add or refresh a card; the server's card is always the latest word. */
         function update(card) {
-            if (!card || !card.id) {
+            if (!card || !card.id || closedIds.has(card.id)) {
                 return;
             }
             const index = state.cards.findIndex((c) => c.id === card.id);
@@ -68,6 +71,7 @@ export const callCardService = {
         function close(callId) {
             browser.clearTimeout(closeTimers.get(callId));
             closeTimers.delete(callId);
+            closedIds.add(callId);
             const index = state.cards.findIndex((c) => c.id === callId);
             if (index >= 0) {
                 state.cards.splice(index, 1);

@@ -41,7 +41,13 @@ registry.category("web_tour.tours").add("ip_telephony_unknown_caller", {
             timeout: 20000,
         },
         {
-            content: "A colleague takes another call that rang here too",
+            content: "Another unknown number rings here and at a colleague's",
+            trigger: `${CARD}[data-state=ringing]:contains(+74957654321) .o_ipt_call_card_create`,
+            timeout: 20000,
+            run: "click",
+        },
+        {
+            content: "A colleague takes it",
             trigger: `${CARD}:contains(+74957654321) .o_ipt_call_card_state:contains(Answered by Sally Sales)`,
             timeout: 20000,
         },
@@ -49,6 +55,11 @@ registry.category("web_tour.tours").add("ip_telephony_unknown_caller", {
             content: "and its card closes by itself",
             trigger: `body:not(:has(${CARD}:contains(+74957654321)))`,
             timeout: 20000,
+        },
+        {
+            content: "Drop the second new contact",
+            trigger: ".modal .o_form_button_cancel",
+            run: "click",
         },
     ],
 });
