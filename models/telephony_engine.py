@@ -120,6 +120,9 @@ class TelephonyEngine(models.Model):
     def _receive_events(self, payload):
         """Apply a batch of events once each, in order of occurrence."""
         self.ensure_one()
+        # Mail caused by an event (the follow-up of a missed call) goes to the
+        # mail queue: the engine's request never waits for an SMTP server.
+        engine = self.with_context(mail_notify_force_send=False)
         events, rejected = protocol.split_events(payload)
         fresh_ids = self.env["telephony.event"]._journal(self, events)
         accepted, duplicates = [], []
@@ -129,7 +132,7 @@ class TelephonyEngine(models.Model):
                 continue
             try:
                 with self.env.cr.savepoint():
-                    self._apply_event(event)
+                    engine._apply_event(event)
             except (ValueError, KeyError) as exc:
                 rejected.append({"id": event.id, "error": str(exc)})
                 continue
