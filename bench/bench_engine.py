@@ -578,37 +578,51 @@ def register_at_edge(edge_port: int, logins: dict[str, str], contact_port: int) 
     local = sock.getsockname()[1]
     try:
         for login, password in logins.items():
-            call_id = uuid.uuid4().hex
-            uri = f"sip:127.0.0.1:{edge_port}"
-            authorization = ""
-            for cseq in (1, 2):
-                message = (
-                    f"REGISTER {uri} SIP/2.0\r\n"
-                    f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
-                    "Max-Forwards: 70\r\n"
-                    f"From: <sip:{login}@127.0.0.1:{edge_port}>;tag={call_id[:8]}\r\n"
-                    f"To: <sip:{login}@127.0.0.1:{edge_port}>\r\n"
-                    f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
-                    f"Contact: <sip:{login}@127.0.0.1:{contact_port}>\r\n"
-                    f"Expires: 3600\r\n{authorization}Content-Length: 0\r\n\r\n"
-                )
-                sock.sendto(message.encode(), ("127.0.0.1", edge_port))
-                reply = sock.recv(65535).decode(errors="replace")
-                status = int(reply.split(" ", 2)[1])
-                if status == 200:
+            for attempt in range(20):
+                try:
+                    _register_one(sock, local, edge_port, login, password, contact_port)
                     break
-                if status != 401 or cseq == 2:
-                    raise RuntimeError(f"REGISTER {login}: {reply.splitlines()[0]}")
-                nonce = re.search(r'nonce="([^"]+)"', reply).group(1)
-                ha1 = hashlib.md5(f"{login}:{REALM}:{password}".encode()).hexdigest()
-                ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
-                response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-                authorization = (
-                    f'Authorization: Digest username="{login}", realm="{REALM}", '
-                    f'nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5\r\n'
-                )
+                except (RuntimeError, TimeoutError):
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)  # the edge may not know every login yet
     finally:
         sock.close()
+
+
+def _register_one(
+    sock: socket.socket, local: int, edge_port: int, login: str, password: str, contact_port: int
+) -> None:
+    """One digest REGISTER: challenged, then accepted; RuntimeError otherwise."""
+    call_id = uuid.uuid4().hex
+    uri = f"sip:127.0.0.1:{edge_port}"
+    authorization = ""
+    for cseq in (1, 2):
+        message = (
+            f"REGISTER {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:{login}@127.0.0.1:{edge_port}>;tag={call_id[:8]}\r\n"
+            f"To: <sip:{login}@127.0.0.1:{edge_port}>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
+            f"Contact: <sip:{login}@127.0.0.1:{contact_port}>\r\n"
+            f"Expires: 3600\r\n{authorization}Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(message.encode(), ("127.0.0.1", edge_port))
+        reply = sock.recv(65535).decode(errors="replace")
+        status = int(reply.split(" ", 2)[1])
+        if status == 200:
+            return
+        if status != 401 or cseq == 2:
+            raise RuntimeError(f"REGISTER {login}: {reply.splitlines()[0]}")
+        nonce = re.search(r'nonce="([^"]+)"', reply).group(1)
+        ha1 = hashlib.md5(f"{login}:{REALM}:{password}".encode()).hexdigest()
+        ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
+        response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+        authorization = (
+            f'Authorization: Digest username="{login}", realm="{REALM}", '
+            f'nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5\r\n'
+        )
 
 
 # -- the rig ------------------------------------------------------------------
@@ -624,6 +638,13 @@ class Rig:
         self.stack = contextlib.ExitStack()
 
     def __enter__(self) -> Rig:
+        try:
+            return self._start()
+        except BaseException:
+            self.stack.close()  # no SIPp or engine left behind
+            raise
+
+    def _start(self) -> Rig:
         stack = self.stack
         self.workdir = tempfile.mkdtemp(prefix="bench-engine-")
         if not self.args.keep:
