@@ -289,6 +289,36 @@ class ResConfigSettings(models.TransientModel):
         return self.env["ir.config_parameter"].sudo().get_param(PARAM % key, default)
 
     @api.model
+    def _telephony_refusal_message(self, refusal):
+        """A number-rule refusal (``DialRefused``) in the user's language."""
+        params = refusal.params
+        _ = self.env._
+        messages = {
+            "empty": lambda: _("The phone number is empty."),
+            "invalid": lambda: _(
+                "%(number)s is not a valid phone number.", number=params.get("number")
+            ),
+            "local_length": lambda: _(
+                "Local numbers must have %(digits)s digits.", digits=params.get("digits")
+            ),
+            "banned": lambda: _("Calls to %(code)s are not allowed.", code=params.get("code")),
+            "direction_local": lambda: _("Local calls are not allowed."),
+            "direction_national": lambda: _("Long-distance calls are not allowed."),
+            "direction_mobile": lambda: _("Calls to mobile numbers are not allowed."),
+            "direction_international": lambda: _("International calls are not allowed."),
+            "replace_empty": lambda: _(
+                "The trunk's replace rule leaves nothing to dial for %(number)s.",
+                number=params.get("number"),
+            ),
+            "pattern": lambda: _(
+                "%(number)s does not match the dial patterns of this line.",
+                number=params.get("number"),
+            ),
+        }
+        message = messages.get(refusal.code)
+        return message() if message else refusal.message
+
+    @api.model
     def _telephony_dial_plan(self, replace_rule=None):
         """The number rules of the settings, with a trunk's auto-replace rule.
 
@@ -329,7 +359,7 @@ class ResConfigSettings(models.TransientModel):
         try:
             result = self._telephony_dial_plan().prepare(number, allow_international=True)
         except DialRefused as exc:
-            return Markup('<p class="text-danger">%s</p>') % exc.message
+            return Markup('<p class="text-danger">%s</p>') % self._telephony_refusal_message(exc)
         partner = self.env["res.partner"]._telephony_match(result.e164)
         rows = [
             (self.env._("E.164"), result.e164),
@@ -343,7 +373,7 @@ class ResConfigSettings(models.TransientModel):
             try:
                 dial = account._dial_plan().prepare(number, allow_international=True).dial
             except DialRefused as exc:
-                dial = exc.message
+                dial = self._telephony_refusal_message(exc)
             rows.append((self.env._("Dial via %(account)s", account=account.name), dial))
         body = Markup("").join(
             Markup("<tr><th>%s</th><td>%s</td></tr>") % (label, value) for label, value in rows

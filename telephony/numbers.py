@@ -36,6 +36,7 @@ __all__ = [
     "NATIONAL",
     "DialPlan",
     "DialRefused",
+    "REFUSAL_MESSAGES",
     "DialResult",
     "PhonePattern",
     "check_replace_rule",
@@ -74,11 +75,19 @@ _MIN_NSN = 2  # phonenumbers._MIN_LENGTH_FOR_NSN
 _MAX_NSN = 17  # phonenumbers._MAX_LENGTH_FOR_NSN
 _NON_GEO_REGION = "001"
 
-_DIRECTION_MESSAGES = {
-    LOCAL: "Local calls are not allowed.",
-    NATIONAL: "Long-distance calls are not allowed.",
-    MOBILE: "Calls to mobile numbers are not allowed.",
-    INTERNATIONAL: "International calls are not allowed.",
+# Every refusal message, by code: the addon translates the same codes, with
+# the same parameters (``{number}``, ``{code}``, ``{digits}``).
+REFUSAL_MESSAGES = {
+    "empty": "The phone number is empty.",
+    "invalid": "{number} is not a valid phone number.",
+    "local_length": "Local numbers must have {digits} digits.",
+    "banned": "Calls to {code} are not allowed.",
+    "direction_local": "Local calls are not allowed.",
+    "direction_national": "Long-distance calls are not allowed.",
+    "direction_mobile": "Calls to mobile numbers are not allowed.",
+    "direction_international": "International calls are not allowed.",
+    "replace_empty": "The trunk's replace rule leaves nothing to dial for {number}.",
+    "pattern": "{number} does not match the dial patterns of this line.",
 }
 
 # Separators people type or paste inside numbers: whitespace, dashes, dots,
@@ -99,13 +108,19 @@ _CODE_LIST_SPLIT = re.compile(r"[,;\n]")
 
 
 class DialRefused(Exception):
-    """A number the plan will not dial; ``reason`` is machine-readable, ``message``
-    is an English sentence for the user."""
+    """A number the plan will not dial.
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(reason, message)
+    ``reason`` is the machine-readable kind (``REASON_*``), ``code`` the key of
+    its message in ``REFUSAL_MESSAGES`` and ``params`` the values it names;
+    ``message`` is that message in English.
+    """
+
+    def __init__(self, reason: str, code: str, params: Mapping[str, str] | None = None) -> None:
+        super().__init__(reason, code, dict(params or {}))
         self.reason = reason
-        self.message = message
+        self.code = code
+        self.params = dict(params or {})
+        self.message = REFUSAL_MESSAGES[code].format(**self.params)
 
     def __str__(self) -> str:
         return self.message
@@ -881,8 +896,8 @@ class DialPlan:
         cleaned = _clean(raw)
         if not cleaned:
             if cleaned is None:
-                raise DialRefused(REASON_INVALID, f"{_shown(raw)} is not a valid phone number.")
-            raise DialRefused(REASON_EMPTY, "The phone number is empty.")
+                raise DialRefused(REASON_INVALID, "invalid", {"number": _shown(raw)})
+            raise DialRefused(REASON_EMPTY, "empty")
         outcome = self._prepare_cached(cleaned, bool(allow_international))
         if isinstance(outcome, DialResult):
             return outcome
@@ -951,12 +966,12 @@ class DialPlan:
             and self._check(*parsed) is not None
         )
 
-    def _locate(self, cleaned: str) -> tuple[int, str] | str:
-        """(country code, NSN) the user meant, or an "invalid" refusal message."""
+    def _locate(self, cleaned: str) -> tuple[int, str] | tuple[str, dict[str, str]]:
+        """(country code, NSN) the user meant, or an "invalid" refusal (code, params)."""
         home = self._home
         plus = cleaned[0] == "+"
         digits = cleaned[1:] if plus else cleaned
-        invalid = f"{cleaned} is not a valid phone number."
+        invalid = ("invalid", {"number": cleaned})
         if not plus:
             abroad = self._strip_exit_prefix(digits)
             if abroad is not None:
@@ -970,7 +985,7 @@ class DialPlan:
             if len(digits) == self.local_length and self.city_code:
                 digits = self.city_code + digits
             elif len(digits) < self.local_length + len(self.city_code):
-                return f"Local numbers must have {self.local_length} digits."
+                return "local_length", {"digits": str(self.local_length)}
         elif national and self.city_code and len(digits) <= MAX_SUBSCRIBER_DIGITS:
             with_city = _parse_digits(self.city_code + digits, False, home)
             if with_city is not None and self._is_home_valid(with_city):
@@ -1000,14 +1015,14 @@ class DialPlan:
 
     def _prepare_uncached(
         self, cleaned: str, allow_international: bool
-    ) -> DialResult | tuple[str, str]:
+    ) -> DialResult | tuple[str, str, dict[str, str]]:
         located = self._locate(cleaned)
-        if isinstance(located, str):
-            return REASON_INVALID, located
+        if isinstance(located[0], str):
+            return (REASON_INVALID, *located)
         country_code, nsn = located
         checked = self._check(country_code, nsn)
         if checked is None:
-            return REASON_INVALID, f"{cleaned} is not a valid phone number."
+            return REASON_INVALID, "invalid", {"number": cleaned}
         region, number_type = checked
         e164 = f"+{country_code}{nsn}"
         if country_code != self._home.country_code and self.exit_prefix:
@@ -1017,22 +1032,21 @@ class DialPlan:
 
         for code in self.banned_codes:
             if e164.startswith(code) if code[0] == "+" else dial.startswith(code):
-                return REASON_BANNED, f"Calls to {code} are not allowed."
+                return REASON_BANNED, "banned", {"code": code}
 
         direction = self._direction(country_code, nsn, region, number_type)
         if direction not in self.allowed_directions and not (
             direction == INTERNATIONAL and allow_international
         ):
-            return REASON_DIRECTION, _DIRECTION_MESSAGES[direction]
+            return REASON_DIRECTION, f"direction_{direction}", {}
 
         if self._replace_rule is not None:
             regex, replacement = self._replace_rule
             dial = regex.sub(replacement, dial, count=1)
             if not dial:
-                message = f"The trunk's replace rule leaves nothing to dial for {e164}."
-                return REASON_PATTERN, message
+                return REASON_PATTERN, "replace_empty", {"number": e164}
         if self._patterns_regex is not None and not self._patterns_regex.fullmatch(dial):
-            return REASON_PATTERN, f"{e164} does not match the dial patterns of this line."
+            return REASON_PATTERN, "pattern", {"number": e164}
         return DialResult(e164=e164, direction=direction, dial=dial, region=region)
 
     def _normalize_uncached(self, cleaned: str) -> str | None:
@@ -1058,7 +1072,7 @@ class DialPlan:
 
     def _normalized(self, cleaned: str, must_be_valid: bool = False) -> str | None:
         located = self._locate(cleaned)
-        if isinstance(located, str):
+        if isinstance(located[0], str):
             return None
         checked = self._check(*located)
         if checked is None or (

@@ -1,9 +1,12 @@
+import re
+
 from psycopg2 import IntegrityError
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
+from ..telephony.numbers import REFUSAL_MESSAGES, DialRefused
 from .common import TelephonyCommon
 
 
@@ -155,6 +158,31 @@ class TestDial(TelephonyCommon):
             with self.subTest(number=number[:20]), self.assertRaises(UserError):
                 Call.dial(number)
         self.assertFalse(self.env["telephony.call"].search([]))
+
+    def test_refusals_speak_the_users_language(self):
+        """Number-rule refusals (B2) are translated, with their number or code."""
+        self.env["ir.config_parameter"].set_param("ip_telephony.banned_codes", "+7495")
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["ip_telephony"], ["ru_RU"])
+        Call = self.env["telephony.call"].with_user(self.sales_user)
+        for lang, number, expected in (
+            ("en_US", "+74951234567", "Calls to +7495 are not allowed."),
+            ("ru_RU", "+74951234567", "Звонки на +7495 запрещены."),
+            ("ru_RU", "abc", "abc — неверный номер телефона."),
+            ("ru_RU", "12", "12 — неверный номер телефона."),
+        ):
+            with self.subTest(lang=lang, number=number):
+                with self.assertRaisesRegex(UserError, f"^{re.escape(expected)}$"):
+                    Call.with_context(lang=lang).dial(number)
+
+    def test_every_refusal_of_the_core_has_a_translatable_message(self):
+        settings = self.env["res.config.settings"]
+        params = {"number": "+1", "code": "+1", "digits": "7"}
+        for code, english in REFUSAL_MESSAGES.items():
+            with self.subTest(code=code):
+                refusal = DialRefused("any", code, params)
+                self.assertEqual(settings._telephony_refusal_message(refusal), refusal.message)
+                self.assertEqual(refusal.message, english.format(**params))
 
     def test_users_read_only_their_own_calls(self):
         mine = self.env["telephony.call"].with_user(self.sales_user).dial("+79161234567")

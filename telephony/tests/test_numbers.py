@@ -132,7 +132,7 @@ def test_brief_example_is_banned():
 
 
 def test_dial_refused_pickles():
-    error = pickle.loads(pickle.dumps(DialRefused("banned", "Calls to +1 are not allowed.")))
+    error = pickle.loads(pickle.dumps(DialRefused("banned", "banned", {"code": "+1"})))
     assert (error.reason, error.message, str(error)) == (
         "banned",
         "Calls to +1 are not allowed.",
