@@ -29,6 +29,8 @@ EVENT_STATE = {
     "call.ended": "ended",
 }
 MAX_NUMBER_LENGTH = 64
+# Calls whose card is to be sent at commit (see _push_card).
+CARD_PUSH_KEY = "ip_telephony.card_calls"
 # Most calls whose recordings download as one zip (F25).
 MAX_ZIP_CALLS = 1000
 
@@ -57,8 +59,9 @@ class TelephonyCall(models.Model):
         default="new",
         required=True,
         readonly=True,
-        tracking=True,
     )
+    # Tracked: one chatter line per call when it ends, rather than one per
+    # state change (each costs a message to write and, later, to purge).
     outcome = fields.Selection(
         [
             ("answered", "Answered"),
@@ -69,6 +72,7 @@ class TelephonyCall(models.Model):
             ("forwarded", "Forwarded"),
         ],
         readonly=True,
+        tracking=True,
     )
     outcome_reason = fields.Char(readonly=True)
     # MaskedChar: masked on every way out for users whose groups mask numbers (F27).
@@ -168,7 +172,8 @@ class TelephonyCall(models.Model):
                 number, allow_international=tel_user.sudo().allow_international
             )
         except DialRefused as exc:
-            raise UserError(exc.message) from None
+            refusal = self.env["res.config.settings"]._telephony_refusal_message(exc)
+            raise UserError(refusal) from None
         call = self.sudo().create(
             {
                 "direction": "outbound",
@@ -364,8 +369,21 @@ class TelephonyCall(models.Model):
         return (self.user_id | self.ringing_user_ids).filtered(lambda u: u.active)
 
     def _push_card(self):
-        """Send the call card to each user concerned, built as that user."""
-        for call in self:
+        """Send the call card to each user concerned, once per transaction.
+
+        A batch of events often moves a call several times: its users get
+        one card with the last state, built at commit.
+        """
+        precommit = self.env.cr.precommit
+        pending = precommit.data.get(CARD_PUSH_KEY)
+        if pending is None:
+            pending = precommit.data[CARD_PUSH_KEY] = set()
+            precommit.add(self.sudo()._send_pending_cards)
+        pending.update(self.ids)
+
+    def _send_pending_cards(self):
+        ids = self.env.cr.precommit.data.pop(CARD_PUSH_KEY, set())
+        for call in self.browse(sorted(ids)).exists():
             for user in call._card_recipients():
                 card = call.with_user(user).sudo(False)._card_payload()
                 user._bus_send("ip_telephony.call/updated", card)

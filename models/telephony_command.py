@@ -19,7 +19,7 @@ class TelephonyCommand(models.Model):
     engine_id = fields.Many2one("telephony.engine", required=True, ondelete="cascade", index=True)
     type = fields.Char(required=True, readonly=True)
     payload = fields.Json(readonly=True)
-    call_id = fields.Many2one("telephony.call", ondelete="cascade", readonly=True)
+    call_id = fields.Many2one("telephony.call", ondelete="cascade", readonly=True, index=True)
     queued_at = fields.Float(readonly=True, help="Unix time when the command was queued.")
     expires_at = fields.Float(readonly=True)
 

@@ -45,12 +45,12 @@ class TestMasking(TelephonyHttpCommon):
                 "start_date": datetime(2024, 5, 1, 12, 0),
             }
         )
-        # Tracking (state) and a note in the chatter, as the engine and a user
-        # write them; tracking messages are written at commit, once per transaction.
-        for state in ("ringing", "ended"):
+        # Tracking (the outcome) and a note in the chatter, as the engine and
+        # a user write them; tracking messages are written at commit.
+        for values in ({"state": "ringing"}, {"state": "ended", "outcome": "answered"}):
             cls.env.flush_all()
             cls.env.cr.precommit.run()
-            cls.call.write({"state": state})
+            cls.call.write(values)
         cls.env.flush_all()
         cls.env.cr.precommit.run()
         cls.call.with_user(cls.sales_user).message_post(
@@ -230,7 +230,7 @@ class TestMasking(TelephonyHttpCommon):
         thread = {"thread_model": "telephony.call", "thread_id": self.call.id}
         messages = self.make_jsonrpc_request("/mail/thread/messages", thread)
         self.assertHidden(messages, "/mail/thread/messages")
-        self.assertEqual(len(messages["messages"]), 4)
+        self.assertEqual(len(messages["messages"]), 3)  # created, outcome, note
         self.assertTrue(any(m["trackingValues"] for m in messages["data"]["mail.message"]))
         data = self.make_jsonrpc_request(
             "/mail/thread/data",
@@ -259,7 +259,7 @@ class TestMasking(TelephonyHttpCommon):
 
     def test_number_fields_are_never_tracked(self):
         tracked = self.env["telephony.call"]._track_get_fields()
-        self.assertIn("state", tracked)
+        self.assertEqual(tracked, {"outcome"})
         self.assertFalse(tracked & set(NUMBER_FIELDS))
 
     def test_card_and_reports_are_masked(self):
