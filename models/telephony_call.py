@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools.sql import create_index
 
 from ..telephony.numbers import DialRefused
 from ..telephony.recordings import (
@@ -120,6 +121,8 @@ class TelephonyCall(models.Model):
         copy=False,
         help="A missed incoming call got its call-back activity (B4), once.",
     )
+    # Queued for the call-back cron (partial index in init()).
+    callback_pending = fields.Boolean(readonly=True, copy=False)
 
     _sql_constraints = [
         ("engine_call_id_unique", "unique(engine_call_id)", "A call is logged once."),
@@ -251,6 +254,17 @@ class TelephonyCall(models.Model):
                 }
             )
             call._push_card()
+
+    def init(self):
+        super().init()
+        # The call-back cron looks for the few queued calls among millions.
+        create_index(
+            self.env.cr,
+            "telephony_call_callback_pending_index",
+            self._table,
+            ["id"],
+            where="callback_pending",
+        )
 
     # ------------------------------------------------------------------
     # Engine events
@@ -528,21 +542,40 @@ class TelephonyCall(models.Model):
     def _telephony_schedule_callback(self):
         """A missed incoming call becomes a "Call back" activity, once (B4).
 
+        The activity is made by a cron job triggered at once: the engine's
+        request does not wait for it and for the notification of its assignee.
+        """
+        missed = self.sudo().filtered(
+            lambda call: (
+                call.direction == "inbound"
+                and call.state == "ended"
+                and call.outcome in ("no_answer", "cancelled")
+                and not call.forwarded_to
+                and not call.callback_scheduled
+            )
+        )
+        if missed:
+            missed.write({"callback_scheduled": True, "callback_pending": True})
+            self.env.ref("ip_telephony.ir_cron_telephony_callbacks").sudo()._trigger()
+
+    @api.model
+    def _cron_schedule_callbacks(self, batch_size=200):
+        """Make the call-back activities of the missed calls queued so far."""
+        calls = self.sudo().search([("callback_pending", "=", True)], order="id", limit=batch_size)
+        calls._telephony_create_callbacks()
+        calls.callback_pending = False
+        if len(calls) == batch_size:
+            self.env.ref("ip_telephony.ir_cron_telephony_callbacks").sudo()._trigger()
+
+    def _telephony_create_callbacks(self):
+        """The "Call back" activities of missed calls.
+
         For a known caller it goes on the contact, for their salesperson; for
         an unknown caller (or a contact without an active salesperson) it goes
         to the telephony administrators, on the contact if there is one,
         else on the call.
         """
-        for call in self.sudo():
-            if (
-                call.direction != "inbound"
-                or call.state != "ended"
-                or call.outcome not in ("no_answer", "cancelled")
-                or call.forwarded_to
-                or call.callback_scheduled
-            ):
-                continue
-            call.callback_scheduled = True
+        for call in self:
             partner = call.partner_id
             salesperson = partner.user_id
             if salesperson and salesperson.active and not salesperson._is_public():

@@ -82,6 +82,11 @@ class TestIncomingCalls(TelephonyHttpCommon):
         return cards
 
     def _callbacks(self, record):
+        """Call-back activities on ``record``, once the triggered cron has run."""
+        self.env.ref("ip_telephony.ir_cron_telephony_callbacks").method_direct_trigger()
+        return self._activities(record)
+
+    def _activities(self, record):
         return self.env["mail.activity"].search(
             [("res_model", "=", record._name), ("res_id", "=", record.id)]
         )
@@ -168,7 +173,12 @@ class TestIncomingCalls(TelephonyHttpCommon):
         ended = make_event(
             "call.ended", "in-missed", outcome="no_answer", reason="nobody is available"
         )
+        cron = self.env.ref("ip_telephony.ir_cron_telephony_callbacks")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
         self.send_events(ended)
+        # The engine's request only queues it, and wakes the cron up.
+        self.assertFalse(self._activities(self.client))
+        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]) - triggers)
         activities = self._callbacks(self.client)
         self.assertEqual(len(activities), 1)
         self.assertEqual(activities.user_id, self.sales_user)
