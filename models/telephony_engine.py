@@ -125,18 +125,26 @@ class TelephonyEngine(models.Model):
         engine = self.with_context(mail_notify_force_send=False)
         events, rejected = protocol.split_events(payload)
         fresh_ids = self.env["telephony.event"]._journal(self, events)
-        accepted, duplicates = [], []
-        for event in events:
-            if event.id not in fresh_ids:
-                duplicates.append(event.id)
-                continue
-            try:
-                with self.env.cr.savepoint():
+        duplicates = [event.id for event in events if event.id not in fresh_ids]
+        fresh = [event for event in events if event.id in fresh_ids]
+        try:
+            # The whole batch at once: a savepoint flushes (tracking, cards)
+            # when it closes, and one per event would pay that per event.
+            with self.env.cr.savepoint():
+                for event in fresh:
                     engine._apply_event(event)
-            except (ValueError, KeyError) as exc:
-                rejected.append({"id": event.id, "error": str(exc)})
-                continue
-            accepted.append(event.id)
+            accepted = [event.id for event in fresh]
+        except (ValueError, KeyError):
+            # One event is bad: apply them one by one so only it is refused.
+            accepted = []
+            for event in fresh:
+                try:
+                    with self.env.cr.savepoint():
+                        engine._apply_event(event)
+                except (ValueError, KeyError) as exc:
+                    rejected.append({"id": event.id, "error": str(exc)})
+                    continue
+                accepted.append(event.id)
         # last_seq goes with last_seen, at most one write every 10 s: a write
         # per request would lock the engine's row against its other requests.
         self._touch(seq=max((event.seq for event in events), default=0))

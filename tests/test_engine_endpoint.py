@@ -1,5 +1,6 @@
 import json
 import time
+from unittest.mock import patch
 
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -147,6 +148,27 @@ class TestEngineEvents(TelephonyHttpCommon):
                 response = self.signed_post(EVENTS, body=body)
                 self.assertEqual(response.status_code, 400)
                 self.assertEqual(response.json()["error"], "bad_request")
+
+    def test_an_event_that_fails_to_apply_is_refused_alone(self):
+        """A batch is applied at once; if one event breaks, the others still land."""
+        events = [
+            make_event("call.created", f"c-batch-{n}", direction="inbound", number="+74951234567")
+            for n in range(3)
+        ]
+        Engine = type(self.env["telephony.engine"])
+        apply_event = Engine._apply_event
+
+        def breaks_on_the_second(engine, event):
+            if event.call_id == "c-batch-1":
+                raise KeyError("broken")
+            return apply_event(engine, event)
+
+        with patch.object(Engine, "_apply_event", breaks_on_the_second):
+            result = self.send_events(*events).json()
+        self.assertEqual(result["accepted"], [events[0]["id"], events[2]["id"]])
+        self.assertEqual([r["id"] for r in result["rejected"]], [events[1]["id"]])
+        calls = self.env["telephony.call"].search([("engine_call_id", "like", "c-batch-")])
+        self.assertEqual(sorted(calls.mapped("engine_call_id")), ["c-batch-0", "c-batch-2"])
 
     def test_unknown_event_type_and_bad_fields_are_rejected_not_applied(self):
         bad = [
