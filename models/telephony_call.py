@@ -32,6 +32,7 @@ EVENT_STATE = {
 MAX_NUMBER_LENGTH = 64
 # Calls whose card is to be sent at commit (see _push_card).
 CARD_PUSH_KEY = "ip_telephony.card_calls"
+CALLBACK_TRIGGER_KEY = "ip_telephony.callback_trigger"
 # Most calls whose recordings download as one zip (F25).
 MAX_ZIP_CALLS = 1000
 
@@ -554,9 +555,14 @@ class TelephonyCall(models.Model):
                 and not call.callback_scheduled
             )
         )
-        if missed:
-            missed.write({"callback_scheduled": True, "callback_pending": True})
-            self.env.ref("ip_telephony.ir_cron_telephony_callbacks").sudo()._trigger()
+        if not missed:
+            return
+        missed.write({"callback_scheduled": True, "callback_pending": True})
+        # One wake-up per transaction, however many calls a batch ends.
+        precommit = self.env.cr.precommit
+        if not precommit.data.get(CALLBACK_TRIGGER_KEY):
+            precommit.data[CALLBACK_TRIGGER_KEY] = True
+            precommit.add(self.env.ref("ip_telephony.ir_cron_telephony_callbacks").sudo()._trigger)
 
     @api.model
     def _cron_schedule_callbacks(self, batch_size=200):
