@@ -23,6 +23,7 @@
         "views/telephony_callable_model_views.xml",
         "views/telephony_recording_access_views.xml",
         "views/res_groups_views.xml",
+        "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "wizard/telephony_erase_wizard_views.xml",
         "views/ip_telephony_menus.xml",

@@ -5,6 +5,21 @@ registry.category("web_tour.tours").add("ip_telephony_click_to_call", {
     url: "/odoo/contacts?view_type=list",
     steps: () => [
         {
+            content: "Switch to the contact cards",
+            trigger: ".o_control_panel .o_switch_view.o_kanban",
+            run: "click",
+        },
+        {
+            content: "The card of Ivan Petrov shows his phone with a call icon",
+            trigger:
+                ".o_kanban_record:contains(Ivan Petrov) .o_field_widget[name=phone]:contains(916) .o_ipt_call_button",
+        },
+        {
+            content: "Back to the list",
+            trigger: ".o_control_panel .o_switch_view.o_list",
+            run: "click",
+        },
+        {
             content: "Hover the row of Ivan Petrov: his phone has a call icon",
             trigger: ".o_list_view .o_data_row:contains(Ivan Petrov) td[name=phone]",
             run: "hover",
