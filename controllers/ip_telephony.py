@@ -1,3 +1,4 @@
+import functools
 import logging
 import select
 import time
@@ -15,6 +16,17 @@ _logger = logging.getLogger(__name__)
 
 LONG_POLL_MAX = 25
 SIGNATURE_ERRORS = ("signature", "stale", "replayed")
+
+# The engine signs its requests: no session, no CSRF token, POST only.
+engine_route = functools.partial(
+    http.route,
+    type="http",
+    auth="none",
+    methods=["POST"],
+    csrf=False,
+    save_session=False,
+    readonly=False,
+)
 
 
 class TelephonyEngineController(http.Controller):
@@ -59,30 +71,14 @@ class TelephonyEngineController(http.Controller):
         except protocol.EventError as exc:
             return self._json({"error": "bad_request", "message": str(exc)}, status=400)
 
-    @http.route(
-        "/telephony/engine/events",
-        type="http",
-        auth="none",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
+    @engine_route("/telephony/engine/events")
     def engine_events(self):
         return self._handle(
             protocol.MAX_EVENTS_BODY,
             lambda engine, body: engine._receive_events(protocol.parse_body(body)),
         )
 
-    @http.route(
-        "/telephony/engine/config",
-        type="http",
-        auth="none",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
+    @engine_route("/telephony/engine/config")
     def engine_config(self):
         def handler(engine, body):
             protocol.parse_body(body)
@@ -90,15 +86,7 @@ class TelephonyEngineController(http.Controller):
 
         return self._handle(protocol.MAX_EVENTS_BODY, handler)
 
-    @http.route(
-        "/telephony/engine/commands",
-        type="http",
-        auth="none",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
+    @engine_route("/telephony/engine/commands")
     def engine_commands(self):
         def handler(engine, body):
             payload = protocol.parse_body(body)
@@ -136,15 +124,7 @@ class TelephonyEngineController(http.Controller):
             connection.poll()
             connection.notifies.clear()
 
-    @http.route(
-        "/telephony/engine/recording",
-        type="http",
-        auth="none",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
+    @engine_route("/telephony/engine/recording")
     def engine_recording(self):
         def handler(engine, body):
             call_ref = request.httprequest.headers.get(protocol.HEADER_CALL) or ""
@@ -166,15 +146,7 @@ class TelephonyEngineController(http.Controller):
 
         return self._handle(protocol.MAX_RECORDING_BODY, handler)
 
-    @http.route(
-        "/telephony/engine/greeting",
-        type="http",
-        auth="none",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
+    @engine_route("/telephony/engine/greeting")
     def engine_greeting(self):
         """The greeting as 8 kHz mono 16-bit WAV, converted once at upload (F29)."""
 

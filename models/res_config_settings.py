@@ -292,25 +292,26 @@ class ResConfigSettings(models.TransientModel):
     def _telephony_refusal_message(self, refusal):
         """A number-rule refusal (``DialRefused``) in the user's language."""
         params = refusal.params
-        _ = self.env._
         messages = {
-            "empty": lambda: _("The phone number is empty."),
-            "invalid": lambda: _(
+            "empty": lambda: self.env._("The phone number is empty."),
+            "invalid": lambda: self.env._(
                 "%(number)s is not a valid phone number.", number=params.get("number")
             ),
-            "local_length": lambda: _(
+            "local_length": lambda: self.env._(
                 "Local numbers must have %(digits)s digits.", digits=params.get("digits")
             ),
-            "banned": lambda: _("Calls to %(code)s are not allowed.", code=params.get("code")),
-            "direction_local": lambda: _("Local calls are not allowed."),
-            "direction_national": lambda: _("Long-distance calls are not allowed."),
-            "direction_mobile": lambda: _("Calls to mobile numbers are not allowed."),
-            "direction_international": lambda: _("International calls are not allowed."),
-            "replace_empty": lambda: _(
+            "banned": lambda: self.env._(
+                "Calls to %(code)s are not allowed.", code=params.get("code")
+            ),
+            "direction_local": lambda: self.env._("Local calls are not allowed."),
+            "direction_national": lambda: self.env._("Long-distance calls are not allowed."),
+            "direction_mobile": lambda: self.env._("Calls to mobile numbers are not allowed."),
+            "direction_international": lambda: self.env._("International calls are not allowed."),
+            "replace_empty": lambda: self.env._(
                 "The trunk's replace rule leaves nothing to dial for %(number)s.",
                 number=params.get("number"),
             ),
-            "pattern": lambda: _(
+            "pattern": lambda: self.env._(
                 "%(number)s does not match the dial patterns of this line.",
                 number=params.get("number"),
             ),

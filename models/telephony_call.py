@@ -257,7 +257,6 @@ class TelephonyCall(models.Model):
             call._push_card()
 
     def init(self):
-        super().init()
         # The call-back cron looks for the few queued calls among millions.
         create_index(
             self.env.cr,
