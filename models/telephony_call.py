@@ -62,8 +62,9 @@ class TelephonyCall(models.Model):
         required=True,
         readonly=True,
     )
-    # Tracked: one chatter line per call when it ends, rather than one per
-    # state change (each costs a message to write and, later, to purge).
+    # No field of a call is tracked: the call is its own log, and a chatter
+    # message per call would cost the events endpoint and double the purge
+    # (each message deleted is checked against some 25 foreign keys).
     outcome = fields.Selection(
         [
             ("answered", "Answered"),
@@ -74,7 +75,6 @@ class TelephonyCall(models.Model):
             ("forwarded", "Forwarded"),
         ],
         readonly=True,
-        tracking=True,
     )
     outcome_reason = fields.Char(readonly=True)
     # MaskedChar: masked on every way out for users whose groups mask numbers (F27).
