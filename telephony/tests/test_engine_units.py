@@ -65,6 +65,7 @@ def test_outbox_keeps_order_and_seq_across_restarts(tmp):
     box = Outbox(tmp)
     first = box.add("engine.heartbeat", None, {})
     second = box.add("call.ended", "c-1", {"outcome": "failed"})
+    box.flush()
     assert [e["seq"] for e in Outbox(tmp).pending()] == [1, 2]
     box.remove([first])
     reopened = Outbox(tmp)
@@ -73,6 +74,42 @@ def test_outbox_keeps_order_and_seq_across_restarts(tmp):
     assert reopened.add("engine.heartbeat", None, {})["seq"] == 3
     for event in (first, second):
         protocol.parse_event(event)  # what the outbox stores is valid protocol
+
+
+def test_outbox_group_commit_delivers_once_after_a_crash(tmp):
+    box = Outbox(tmp)
+    events = [box.add("engine.heartbeat", None, {"n": n}) for n in range(5)]
+    # Queued events are not deliverable (nor counted sent) before they are on disk.
+    assert box.pending() == [] and len(box) == 5
+    assert box.flush() == 5
+    assert len(os.listdir(os.path.join(tmp, "outbox"))) == 1  # one file, one fsync
+    assert [e["id"] for e in box.pending()] == [e["id"] for e in events]
+    later = box.add("call.ended", "c-9", {"outcome": "failed"})
+    box.flush()
+    # Odoo acknowledged the first two; then the engine crashed (no clean stop).
+    box.remove(events[:2])
+    del box
+    reopened = Outbox(tmp)
+    expected = [e["id"] for e in [*events[2:], later]]
+    assert [e["id"] for e in reopened.pending()] == expected
+    # Delivered after the restart: gone for good, the counter goes on.
+    reopened.remove(reopened.pending())
+    assert os.listdir(os.path.join(tmp, "outbox")) == []
+    assert Outbox(tmp).pending() == []
+    assert Outbox(tmp).add("engine.heartbeat", None, {})["seq"] == 7
+
+
+def test_outbox_reads_the_one_event_files_of_earlier_versions(tmp):
+    os.makedirs(os.path.join(tmp, "outbox"))
+    old = {"id": "a" * 32, "seq": 41, "at": 1.0, "type": "engine.heartbeat", "data": {}}
+    with open(os.path.join(tmp, "outbox", "000000000041.json"), "wb") as out:
+        out.write(protocol.encode(old))
+    box = Outbox(tmp)
+    assert box.add("engine.heartbeat", None, {})["seq"] == 42
+    box.flush()
+    assert [e["seq"] for e in box.pending()] == [41, 42]
+    box.remove(box.pending()[:1])
+    assert [e["seq"] for e in Outbox(tmp).pending()] == [42]
 
 
 def test_client_signs_and_survives_a_dead_server():

@@ -1,0 +1,143 @@
+"""The controller's pool and main loop without SIP: media workers are stand-ins
+(the real ones are exercised by test_engine_calls), commands come from the
+fake Odoo through the controller's own poller thread."""
+
+import tempfile
+import threading
+import time
+
+import pytest
+
+from telephony.engine import controller as controller_module
+from telephony.engine.controller import CALLS_PER_WORKER, Controller, Options, WorkerHandle
+from telephony.tests.engine_fixtures import FakeOdoo
+
+
+class _Process:
+    pid = 0
+    exitcode = None
+
+    def is_alive(self):
+        return True
+
+    def join(self, timeout=None):
+        return None
+
+
+class _Conn:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message):
+        self.sent.append(message)
+
+    def close(self):
+        return None
+
+
+@pytest.fixture
+def controller():
+    with tempfile.TemporaryDirectory(prefix="engine-pool-") as state_dir:
+        ctl = Controller(
+            Options(
+                odoo_url="http://127.0.0.1:9", key="k", secret="s", state_dir=state_dir, edge=False
+            )
+        )
+        ctl.config = {
+            "accounts": [{"id": 1, "sequence": 1}],
+            "users": [{"login": "u1"}],
+            "settings": {},
+        }
+
+        def spawn(index=None):
+            index = next(i for i in range(len(ctl.workers) + 1) if i not in ctl.workers)
+            handle = WorkerHandle(index=index, process=_Process(), conn=_Conn())
+            ctl.workers[index] = handle
+            return handle
+
+        ctl._spawn_worker = spawn
+        try:
+            yield ctl
+        finally:
+            ctl.converters.shutdown()
+            ctl.wake_r.close()
+            ctl.wake_w.close()
+
+
+def _dial(ctl, n):
+    ctl._dial({"seq": n, "type": "dial", "call_id": n, "data": {"login": "u1", "number": "1"}})
+
+
+def _refusals(ctl):
+    return [e for e in ctl.outbox.queued if e["type"] == "call.ended"]
+
+
+def _takers(ctl):
+    return [h for h in ctl.workers.values() if not h.stopping]
+
+
+def test_retiring_workers_do_not_count_against_workers_max(controller):
+    ctl = controller
+    ctl.options.workers_max = 3
+    ctl._spawn_worker().ready = True  # worker 0
+    retiring = ctl._spawn_worker()  # an idle worker on its way out
+    retiring.ready = retiring.stopping = True
+    for n in range(1, 3 * CALLS_PER_WORKER + 3):
+        _dial(ctl, n)
+        assert len(_takers(ctl)) <= 3
+    ctl._keep_spares(time.monotonic())  # spares never pass the maximum either
+    assert len(_takers(ctl)) <= 3
+    # Three call-taking workers, full; the retiring one took nothing.
+    assert sorted(len(h.calls) for h in _takers(ctl)) == [CALLS_PER_WORKER] * 3
+    assert not retiring.calls
+    assert [e["data"]["reason"] for e in _refusals(ctl)] == ["engine at capacity"] * 2
+
+
+def test_a_burst_of_dials_gets_spare_workers_started_ahead(controller):
+    ctl = controller
+    ctl.options.workers_max = 26
+    ctl._spawn_worker().ready = True
+    ctl._keep_spares(time.monotonic())
+    assert len(ctl.workers) == 2  # at rest: one warm spare
+    ctl.workers[1].ready = True
+    for n in range(1, 11):  # ten dials at once
+        _dial(ctl, n)
+    for handle in ctl.workers.values():
+        handle.ready = True
+    ctl._keep_spares(time.monotonic())
+    busy = sum(len(h.calls) for h in ctl.workers.values())
+    free = sum(CALLS_PER_WORKER - len(h.calls) for h in ctl.workers.values() if h.index != 0)
+    assert busy == 10 and not _refusals(ctl)
+    # Room for the next second at this rate, started at once (bounded).
+    assert free >= 4
+    assert len(ctl.workers) <= 26
+
+
+def test_a_dial_wakes_the_main_loop_at_once(controller):
+    ctl = controller
+    with FakeOdoo() as odoo:
+        ctl.client = type(ctl.client)(odoo.url, odoo.key, odoo.secret)
+        ctl.options.poll_wait = 2
+        poller = threading.Thread(target=ctl._poll_loop, daemon=True)
+        poller.start()
+        try:
+            time.sleep(0.3)  # the poller waits in its long poll
+            threading.Timer(0.2, odoo.queue, ("hangup", {"engine_call_id": "c-x"})).start()
+            started = time.monotonic()
+            ctl._pump_workers(10.0)  # the main loop's wait, with no worker at all
+            waited = time.monotonic() - started
+            assert waited < 2.0, waited  # woken by the command, not the timeout
+            assert ctl.inbox.get_nowait()[0] == "command"
+        finally:
+            ctl.stop_event.set()
+            poller.join(5)
+
+
+def test_loop_turn_commits_events_and_the_command_position(controller):
+    ctl = controller
+    _dial(ctl, 7)  # unknown worker pool: spawns a stand-in, queues the order
+    ctl.after = 7
+    assert ctl.outbox.pending() == []
+    ctl._commit()
+    assert [e["type"] for e in ctl.outbox.pending()] == ["call.created"]
+    assert controller_module.read_int(ctl.after_path) == 7
