@@ -56,8 +56,10 @@ RTP_PORTS_PER_WORKER = 100
 LOOP_SECONDS = 0.25
 # Spare workers: free click-to-call slots for this many seconds of the recent
 # dial rate (a worker starts in 0.2-0.5 s on a busy 2-core machine), at least
-# one worker's worth, at most this many workers starting at once.
+# two workers' worth (a few dials at once never wait), at most this many
+# workers starting at once.
 SPARE_SECONDS = 1.0
+SPARE_SLOTS_MIN = 2 * CALLS_PER_WORKER
 STARTING_MAX = 4
 
 
@@ -156,6 +158,7 @@ class Controller:
         self.wake_r.setblocking(False)
         self.wake_w.setblocking(False)
         self.after_saved = self.after
+        self.workers_dirty = False
         self.dials: list[float] = []  # when recent dial commands came (spare sizing)
         # mp3 conversions: off the delivery thread, at most one per CPU at a time.
         self.convert_max = max(1, min(4, os.cpu_count() or 1))
@@ -211,6 +214,8 @@ class Controller:
     def _commit(self) -> None:
         """End of a loop turn: the turn's events to disk in one go, then ``after``."""
         self.outbox.flush()
+        if self.workers_dirty:
+            self._save_workers()
         if self.after != self.after_saved:
             write_atomic(self.after_path, str(self.after).encode())
             self.after_saved = self.after
@@ -719,7 +724,7 @@ class Controller:
                 and not handle.calls
                 and not handle.stopping
                 and now - handle.idle_since > self.options.idle_seconds
-                and self._spares(exclude=handle)
+                and self._free_slots(exclude=handle) >= self._spare_slots_wanted(now)
             ):
                 _logger.info("media worker %d idle: retiring it", handle.index)
                 handle.stopping = True
@@ -730,11 +735,10 @@ class Controller:
     def _keep_spares(self, now: float) -> None:
         """Warm spares: a click-to-call (or a burst of them) never waits for a
         worker to start. Enough free slots for SPARE_SECONDS of the dial rate
-        of the last two seconds, at least one worker's worth."""
-        self.dials = [t for t in self.dials if now - t < 2.0]
-        wanted = max(CALLS_PER_WORKER, round(len(self.dials) / 2 * SPARE_SECONDS))
+        of the last two seconds, at least SPARE_SLOTS_MIN."""
+        wanted = self._spare_slots_wanted(now)
         for _ in range(STARTING_MAX):
-            free = sum(CALLS_PER_WORKER - len(h.calls) for h in self._spares())
+            free = self._free_slots()
             starting = sum(1 for h in self.workers.values() if not h.ready and not h.stopping)
             if (
                 free >= wanted
@@ -743,6 +747,14 @@ class Controller:
             ):
                 return
             self._spawn_worker()
+
+    def _spare_slots_wanted(self, now: float) -> int:
+        self.dials = [t for t in self.dials if now - t < 2.0]
+        return max(SPARE_SLOTS_MIN, round(len(self.dials) / 2 * SPARE_SECONDS))
+
+    def _free_slots(self, exclude: WorkerHandle | None = None) -> int:
+        """Free click-to-call slots on the spares (workers other than 0)."""
+        return sum(CALLS_PER_WORKER - len(h.calls) for h in self._spares(exclude))
 
     def _spares(self, exclude: WorkerHandle | None = None) -> list[WorkerHandle]:
         """Workers other than 0 with room for a click-to-call."""
@@ -781,12 +793,21 @@ class Controller:
             self._worker_gone(handle)
 
     def _write_workers(self) -> None:
-        """workers.json: who runs where, for operators (and tests)."""
+        """workers.json changed: written at the end of the loop turn (_commit)."""
+        self.workers_dirty = True
+
+    def _save_workers(self) -> None:
+        """workers.json: who runs where, for operators (and tests). Replaced
+        whole (never torn) but not fsynced: it describes the running engine."""
+        self.workers_dirty = False
         info = [
             {"index": h.index, "pid": h.pid, "sip_port": h.sip_port, "calls": sorted(h.calls)}
             for h in sorted(self.workers.values(), key=lambda h: h.index)
         ]
-        write_atomic(os.path.join(self.state_dir, "workers.json"), json.dumps(info).encode())
+        path = os.path.join(self.state_dir, "workers.json")
+        with open(path + ".tmp", "wb") as out:
+            out.write(json.dumps(info).encode())
+        os.replace(path + ".tmp", path)
 
     # -- delivery ----------------------------------------------------------------
     def _recover_recordings(self) -> None:

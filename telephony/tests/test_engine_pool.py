@@ -98,8 +98,9 @@ def test_a_burst_of_dials_gets_spare_workers_started_ahead(controller):
     ctl.options.workers_max = 26
     ctl._spawn_worker().ready = True
     ctl._keep_spares(time.monotonic())
-    assert len(ctl.workers) == 2  # at rest: one warm spare
-    ctl.workers[1].ready = True
+    assert len(ctl.workers) == 3  # at rest: two warm spares
+    for handle in ctl.workers.values():
+        handle.ready = True
     for n in range(1, 11):  # ten dials at once
         _dial(ctl, n)
     for handle in ctl.workers.values():
@@ -141,3 +142,19 @@ def test_loop_turn_commits_events_and_the_command_position(controller):
     ctl._commit()
     assert [e["type"] for e in ctl.outbox.pending()] == ["call.created"]
     assert controller_module.read_int(ctl.after_path) == 7
+
+
+def test_idle_spares_retire_down_to_the_wanted_ones_without_churn(controller):
+    ctl = controller
+    ctl.options.idle_seconds = 0
+    for _ in range(6):  # worker 0 and five idle spares left by a burst
+        ctl._spawn_worker().ready = True
+    time.sleep(0.01)
+    for _ in range(3):  # turns of the main loop
+        ctl._supervise()
+        assert len(ctl.workers) == 6  # nothing new started
+    retiring = sorted(h.index for h in ctl.workers.values() if h.stopping)
+    assert len(retiring) == 3
+    assert all(("shutdown", None) in ctl.workers[i].conn.sent for i in retiring)
+    # Two spares stay warm (four free slots): a few dials at once never wait.
+    assert len(_takers(ctl)) == 3 and 0 not in retiring
