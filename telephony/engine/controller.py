@@ -44,9 +44,11 @@ _logger = logging.getLogger("telephony.engine")
 ENGINE_VERSION = "1.0"
 # The pjsua2 wheel holds 4 calls per process and a call has two legs.
 CALLS_PER_WORKER = 2
-# 50 simultaneous click-to-call calls: 25 workers besides worker 0 (which
-# takes them last). An idle worker holds about 33 MiB RSS, so ~1 GiB in all.
-WORKERS_MAX_DEFAULT = 26
+# 50 simultaneous click-to-call calls need 25 workers besides worker 0 (which
+# takes them last); 32 (31 besides worker 0) leave room for the calls still
+# ringing or hanging up when 30 calls a second come. Workers start on demand
+# and retire when idle; one holds 33-38 MiB RSS, about 1.2 GiB at the ceiling.
+WORKERS_MAX_DEFAULT = 32
 GREETING_MAX_BYTES = 16 * 1024 * 1024  # 8 kHz 16-bit mono: 17 minutes
 WAV_SETTLE_SECONDS = 5.0  # an unfinished WAV untouched this long lost its writer
 _VERSION_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
