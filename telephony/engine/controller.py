@@ -63,6 +63,8 @@ LOOP_SECONDS = 0.25
 SPARE_SECONDS = 1.0
 SPARE_SLOTS_MIN = 2 * CALLS_PER_WORKER
 STARTING_MAX = 4
+# WAVs converted by one ffmpeg run: its start costs more CPU than a short call.
+CONVERT_BATCH_MAX = 16
 
 
 @dataclass
@@ -168,6 +170,8 @@ class Controller:
             max_workers=self.convert_max, thread_name_prefix="mp3", initializer=_lower_priority
         )
         self.converting: set[str] = set()  # WAV names being converted
+        self.converting_batches = 0  # conversions submitted, not finished
+        self.convert_lock = threading.Lock()
 
     # -- entry ----------------------------------------------------------------
     def run(self) -> int:
@@ -855,8 +859,9 @@ class Controller:
     def _deliver_recording(self) -> bool | None:
         """Start the conversions that have room in the pool, then upload one mp3."""
         names = sorted(os.listdir(self.recordings_dir))
+        ready = []
         for name in names:
-            if len(self.converting) >= self.convert_max:
+            if self.converting_batches >= self.convert_max:
                 break
             path = os.path.join(self.recordings_dir, name)
             if (
@@ -867,8 +872,19 @@ class Controller:
                 state = wav_state(path)
                 if state == OPEN and time.time() - os.path.getmtime(path) < WAV_SETTLE_SECONDS:
                     continue  # pjmedia is still closing it: come back later
-                self.converting.add(name)
-                self.converters.submit(self._convert, name, state)
+                ready.append((name, state))
+        if ready:
+            # Spread over the idle converters, in batches (one ffmpeg start each).
+            idle = max(1, self.convert_max - self.converting_batches)
+            size = min(CONVERT_BATCH_MAX, -(-len(ready) // idle))
+            for start in range(0, len(ready), size):
+                if self.converting_batches >= self.convert_max:
+                    break
+                batch = ready[start : start + size]
+                with self.convert_lock:
+                    self.converting.update(name for name, _state in batch)
+                    self.converting_batches += 1
+                self.converters.submit(self._convert, batch)
         for name in names:
             if not name.endswith(".mp3"):
                 continue
@@ -892,24 +908,48 @@ class Controller:
             return False  # 404 (events first), 5xx or no answer: retry later
         return None
 
-    def _convert(self, name: str, state: str) -> None:
-        """One WAV to mp3 (ffmpeg), in the conversion pool; wakes the delivery thread."""
-        from telephony.audio import wav_to_mp3
+    def _convert(self, batch: list[tuple[str, str]]) -> None:
+        """WAVs to mp3 in the conversion pool: one ffmpeg for the batch, one by
+        one if that fails (a bad file is set aside alone); wakes the delivery."""
+        from telephony.audio import wav_to_mp3, wavs_to_mp3
 
-        path = os.path.join(self.recordings_dir, name)
         try:
-            if state == OPEN:
-                # Its worker died mid-call: keep the audio it wrote.
-                repair_wav(path)
-            if state == BAD:
-                raise ValueError("not a WAV file")
-            wav_to_mp3(path)
-            with contextlib.suppress(FileNotFoundError):  # the mp3 may be delivered already
-                os.unlink(path)
-        except Exception as error:
-            _logger.error("recording %s cannot be converted: %s", name, error)
-            with contextlib.suppress(OSError):
-                os.replace(path, path + ".bad")
+            good = []
+            for name, state in batch:
+                path = os.path.join(self.recordings_dir, name)
+                if state == BAD:
+                    self._convert_failed(name, "not a WAV file")
+                    continue
+                if state == OPEN:
+                    # Its worker died mid-call: keep the audio it wrote.
+                    repair_wav(path)
+                good.append(path)
+            try:
+                if len(good) > 1:
+                    wavs_to_mp3(good)
+                    converted = good
+                else:
+                    converted = []
+            except Exception as error:
+                _logger.warning("batch of %d recordings: %s; one by one", len(good), error)
+                converted = []
+            for path in good:
+                if path not in converted:
+                    try:
+                        wav_to_mp3(path)
+                    except Exception as error:
+                        self._convert_failed(os.path.basename(path), error)
+                        continue
+                with contextlib.suppress(FileNotFoundError):  # the mp3 may be delivered already
+                    os.unlink(path)
         finally:
-            self.converting.discard(name)
+            with self.convert_lock:
+                self.converting.difference_update(name for name, _state in batch)
+                self.converting_batches -= 1
             self.outbox.changed.set()
+
+    def _convert_failed(self, name: str, error: Any) -> None:
+        _logger.error("recording %s cannot be converted: %s", name, error)
+        path = os.path.join(self.recordings_dir, name)
+        with contextlib.suppress(OSError):
+            os.replace(path, path + ".bad")

@@ -2,6 +2,7 @@
 (the real ones are exercised by test_engine_calls), commands come from the
 fake Odoo through the controller's own poller thread."""
 
+import os
 import tempfile
 import threading
 import time
@@ -10,7 +11,7 @@ import pytest
 
 from telephony.engine import controller as controller_module
 from telephony.engine.controller import CALLS_PER_WORKER, Controller, Options, WorkerHandle
-from telephony.tests.engine_fixtures import FakeOdoo
+from telephony.tests.engine_fixtures import FakeOdoo, write_tone
 
 
 class _Process:
@@ -158,3 +159,44 @@ def test_idle_spares_retire_down_to_the_wanted_ones_without_churn(controller):
     assert all(("shutdown", None) in ctl.workers[i].conn.sent for i in retiring)
     # Two spares stay warm (four free slots): a few dials at once never wait.
     assert len(_takers(ctl)) == 3 and 0 not in retiring
+
+
+def test_a_burst_of_hangups_is_converted_in_few_bounded_ffmpeg_runs(controller, monkeypatch):
+    from telephony import audio
+
+    ctl = controller
+    runs, active, peak, lock = [], [0], [0], threading.Lock()
+
+    def counted(convert):
+        def wrapper(arg):
+            with lock:
+                runs.append(arg)
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            try:
+                return convert(arg)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+        return wrapper
+
+    monkeypatch.setattr(audio, "wavs_to_mp3", counted(audio.wavs_to_mp3))
+    monkeypatch.setattr(audio, "wav_to_mp3", counted(audio.wav_to_mp3))
+    names = [f"c-{n:02d}" for n in range(12)]
+    for name in names:
+        write_tone(os.path.join(ctl.recordings_dir, name + ".wav"), 440, seconds=1)
+    with open(os.path.join(ctl.recordings_dir, "c-bad.wav"), "wb") as out:
+        out.write(b"not a wav at all" * 10)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ctl._deliver_recording()  # Odoo unreachable here: the mp3s stay
+        left = [n for n in os.listdir(ctl.recordings_dir) if n.endswith(".wav")]
+        if not left and not ctl.converting:
+            break
+        time.sleep(0.05)
+    files = set(os.listdir(ctl.recordings_dir))
+    assert {n + ".mp3" for n in names} <= files
+    assert "c-bad.wav.bad" in files  # set aside alone, the others converted
+    assert peak[0] <= ctl.convert_max  # never 12 ffmpegs at once
+    assert len(runs) <= 2 * ctl.convert_max  # batches, not one ffmpeg per recording

@@ -8,7 +8,7 @@ import wave
 import pytest
 
 from telephony import protocol
-from telephony.audio import greeting_to_wav, wav_to_mp3
+from telephony.audio import greeting_to_wav, wav_to_mp3, wavs_to_mp3
 from telephony.engine.odoo_client import ROUTE_EVENTS, OdooClient
 from telephony.engine.outbox import Outbox
 from telephony.tests.engine_fixtures import (
@@ -32,6 +32,24 @@ def test_wav_to_mp3_keeps_the_tone(tmp):
     with open(mp3, "rb") as source:
         samples, rate = read_mp3(source.read())
     assert goertzel_ratio(samples, rate, 440) > 0.5
+
+
+def test_wavs_to_mp3_converts_a_batch_in_one_run(tmp):
+    tones = (440, 1000, 2000)
+    paths = [write_tone(os.path.join(tmp, f"c{n}.wav"), f, seconds=1) for n, f in enumerate(tones)]
+    mp3s = wavs_to_mp3(paths)
+    assert [os.path.basename(p) for p in mp3s] == ["c0.mp3", "c1.mp3", "c2.mp3"]
+    for mp3, tone in zip(mp3s, tones, strict=True):
+        with open(mp3, "rb") as source:
+            samples, rate = read_mp3(source.read())
+        assert goertzel_ratio(samples, rate, tone) > 0.5
+    # One unreadable file fails the batch: nothing half-written is left.
+    bad = os.path.join(tmp, "bad.wav")
+    with open(bad, "wb") as out:
+        out.write(b"RIFF" + os.urandom(500))
+    with pytest.raises(RuntimeError, match="ffmpeg"):
+        wavs_to_mp3([paths[0], bad])
+    assert not [n for n in os.listdir(tmp) if n.endswith(".part")]
 
 
 def test_greeting_to_wav_gives_8khz_mono_16bit(tmp):
