@@ -609,7 +609,11 @@ def _register_one(
             f"Expires: 3600\r\n{authorization}Content-Length: 0\r\n\r\n"
         )
         sock.sendto(message.encode(), ("127.0.0.1", edge_port))
-        reply = sock.recv(65535).decode(errors="replace")
+        # Skip late replies to an earlier attempt (a timed-out one, another login).
+        for _ in range(50):
+            reply = sock.recv(65535).decode(errors="replace")
+            if f"Call-ID: {call_id}" in reply and f"CSeq: {cseq} REGISTER" in reply:
+                break
         status = int(reply.split(" ", 2)[1])
         if status == 200:
             return

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from telephony.engine.controller import Controller, Options
+from telephony.engine.controller import WORKERS_MAX_DEFAULT, Controller, Options
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -23,7 +23,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--state-dir", required=True, help="outbox, recordings, counters")
     parser.add_argument("--sip-port", type=int, default=5060, help="the SIP edge's port")
     parser.add_argument("--rtp-port-start", type=int, default=20000)
-    parser.add_argument("--workers-max", type=int, default=4)
+    parser.add_argument(
+        "--workers-max",
+        type=int,
+        default=WORKERS_MAX_DEFAULT,
+        help="media workers taking calls, at most (2 click-to-call calls each)",
+    )
     parser.add_argument(
         "--phone-uri",
         default="sip:{login}@127.0.0.1:{sip_port}",

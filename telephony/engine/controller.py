@@ -18,10 +18,12 @@ import multiprocessing
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 import uuid
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
@@ -42,10 +44,27 @@ _logger = logging.getLogger("telephony.engine")
 ENGINE_VERSION = "1.0"
 # The pjsua2 wheel holds 4 calls per process and a call has two legs.
 CALLS_PER_WORKER = 2
+# 50 simultaneous click-to-call calls need 25 workers besides worker 0 (which
+# takes them last); 32 (31 besides worker 0) leave room for the calls still
+# ringing or hanging up when 30 calls a second come. Workers start on demand
+# and retire when idle; one holds 33-38 MiB RSS, about 1.2 GiB at the ceiling.
+WORKERS_MAX_DEFAULT = 32
 GREETING_MAX_BYTES = 16 * 1024 * 1024  # 8 kHz 16-bit mono: 17 minutes
 WAV_SETTLE_SECONDS = 5.0  # an unfinished WAV untouched this long lost its writer
 _VERSION_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
 RTP_PORTS_PER_WORKER = 100
+# The main loop wakes for worker messages and commands (wake socket); this
+# bounds how long supervision (dead workers, spares, the edge) can wait.
+LOOP_SECONDS = 0.25
+# Spare workers: free click-to-call slots for this many seconds of the recent
+# dial rate (a worker starts in 0.2-0.5 s on a busy 2-core machine), at least
+# two workers' worth (a few dials at once never wait), at most this many
+# workers starting at once.
+SPARE_SECONDS = 1.0
+SPARE_SLOTS_MIN = 2 * CALLS_PER_WORKER
+STARTING_MAX = 4
+# WAVs converted by one ffmpeg run: its start costs more CPU than a short call.
+CONVERT_BATCH_MAX = 16
 
 
 @dataclass
@@ -56,7 +75,7 @@ class Options:
     state_dir: str
     sip_port: int = 5060
     rtp_port_start: int = 20000
-    workers_max: int = 4
+    workers_max: int = WORKERS_MAX_DEFAULT
     phone_uri: str = "sip:{login}@127.0.0.1:{sip_port}"
     register_timeout: float = 30.0
     heartbeat: float = 30.0
@@ -82,6 +101,13 @@ class WorkerHandle:
     stopping: bool = False
     idle_since: float = field(default_factory=time.monotonic)
     pending: list = field(default_factory=list)  # calls sent before it was ready
+
+
+def _lower_priority() -> None:
+    """Conversion threads yield to the media: on Linux a thread has its own
+    nice value, and the ffmpeg it starts inherits it."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
 
 
 class Backoff:
@@ -131,6 +157,21 @@ class Controller:
         self.greeting: dict[str, Any] | None = None  # {"version", "path", "seconds"}
         self.greeting_wanted: tuple[str, str] | None = None  # (version, url)
         self.greeting_thread: threading.Thread | None = None
+        # Wakes the main loop when another thread queued something in the inbox.
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        self.after_saved = self.after
+        self.workers_dirty = False
+        self.dials: list[float] = []  # when recent dial commands came (spare sizing)
+        # mp3 conversions: off the delivery thread, at most one per CPU at a time.
+        self.convert_max = max(1, min(4, os.cpu_count() or 1))
+        self.converters = ThreadPoolExecutor(
+            max_workers=self.convert_max, thread_name_prefix="mp3", initializer=_lower_priority
+        )
+        self.converting: set[str] = set()  # WAV names being converted
+        self.converting_batches = 0  # conversions submitted, not finished
+        self.convert_lock = threading.Lock()
 
     # -- entry ----------------------------------------------------------------
     def run(self) -> int:
@@ -149,12 +190,13 @@ class Controller:
         poller.start()
         next_heartbeat = time.monotonic() + self.options.heartbeat
         while not self.shutdown_requested:
-            self._pump_workers(0.05)
+            self._pump_workers(LOOP_SECONDS)
             self._drain_inbox()
             self._supervise()
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + self.options.heartbeat
                 self.outbox.add("engine.heartbeat", None, {})
+            self._commit()
         _logger.info("shutting down")
         self.stop_event.set()
         self._stop_workers()
@@ -168,15 +210,32 @@ class Controller:
             os._exit(1)
         self.shutdown_requested = True
         self.stop_event.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the main loop look at its inbox now (any thread, signal handlers too)."""
+        with contextlib.suppress(OSError):  # full: a wake-up is already pending
+            self.wake_w.send(b"\0")
+
+    def _commit(self) -> None:
+        """End of a loop turn: the turn's events to disk in one go, then ``after``."""
+        self.outbox.flush()
+        if self.workers_dirty:
+            self._save_workers()
+        if self.after != self.after_saved:
+            write_atomic(self.after_path, str(self.after).encode())
+            self.after_saved = self.after
 
     def _finish(self, delivery: threading.Thread) -> int:
         """Drain the outbox (bounded by a deadline), then stop delivering."""
+        self._commit()
         deadline = time.monotonic() + self.options.drain_seconds
         while len(self.outbox) and time.monotonic() < deadline:
             time.sleep(0.1)
         self.delivery_stop.set()
         self.outbox.changed.set()
         delivery.join(timeout=5)
+        self.converters.shutdown(wait=True, cancel_futures=True)
         left = len(self.outbox)
         if left:
             _logger.warning("%d events stay in the outbox for the next start", left)
@@ -325,6 +384,7 @@ class Controller:
                 if seconds is not None:
                     os.replace(path + ".part", path)
                     self.inbox.put(("greeting", (version, path, seconds)))
+                    self._wake()
                     return
                 os.unlink(path + ".part")
                 _logger.error("greeting %s is not an 8 kHz mono 16-bit WAV: ignored", version)
@@ -409,6 +469,8 @@ class Controller:
             version = payload.get("config_version")
             if version and version != self.config.get("version"):
                 self.inbox.put(("config", version))
+            if commands or version:
+                self._wake()
 
     def _drain_inbox(self) -> None:
         for _ in range(100):
@@ -443,8 +505,7 @@ class Controller:
                 _logger.info("ignoring command of unknown type %r", kind)
         except Exception:
             _logger.exception("command %s (%s) failed", seq, kind)
-        self.after = seq
-        write_atomic(self.after_path, str(seq).encode())
+        self.after = seq  # saved at the end of the loop turn (_commit)
 
     def _dial(self, command: dict[str, Any]) -> None:
         data = command.get("data") or {}
@@ -495,15 +556,21 @@ class Controller:
     def _pick_worker(self) -> WorkerHandle | None:
         """Where a click-to-call goes. Worker 0 takes the incoming calls, so it
         serves click-to-call only when no other worker can."""
+        now = time.monotonic()
+        self.dials = [t for t in self.dials if now - t < 2.0] + [now]
         live = [h for h in self.workers.values() if not h.stopping and h.process.is_alive()]
         free = [h for h in live if len(h.calls) < CALLS_PER_WORKER]
         others = [h for h in free if h.index != 0]
         if others:
-            # Fill the busiest worker that has room, so idle ones can retire.
-            return max(others, key=lambda h: (len(h.calls), -h.index))
-        if len(self.workers) < self.options.workers_max:
+            # Fill the busiest ready worker that has room, so idle ones can retire.
+            return max(others, key=lambda h: (h.ready, len(h.calls), -h.index))
+        if len(self._takers()) < self.options.workers_max:
             return self._spawn_worker()
         return free[0] if free else None
+
+    def _takers(self) -> list[WorkerHandle]:
+        """Workers that take calls: retiring ones do not count against --workers-max."""
+        return [h for h in self.workers.values() if not h.stopping]
 
     def _spawn_worker(self, index: int | None = None) -> WorkerHandle:
         from telephony.engine.worker import run_worker
@@ -549,10 +616,12 @@ class Controller:
 
     def _pump_workers(self, timeout: float) -> None:
         conns = {h.conn: h for h in self.workers.values()}
-        if not conns:
-            time.sleep(timeout)
-            return
-        for conn in wait_connections(list(conns), timeout=timeout):
+        for conn in wait_connections([*conns, self.wake_r], timeout=timeout):
+            if conn is self.wake_r:
+                with contextlib.suppress(OSError):
+                    while self.wake_r.recv(4096):
+                        pass
+                continue
             handle = conns[conn]
             for _ in range(200):
                 try:
@@ -661,20 +730,37 @@ class Controller:
                 and not handle.calls
                 and not handle.stopping
                 and now - handle.idle_since > self.options.idle_seconds
-                and self._spares(exclude=handle)
+                and self._free_slots(exclude=handle) >= self._spare_slots_wanted(now)
             ):
                 _logger.info("media worker %d idle: retiring it", handle.index)
                 handle.stopping = True
                 self._send(handle, ("shutdown", None))
-        if (
-            not self.shutdown_requested
-            and 0 in self.workers
-            and now >= self.next_spare_at
-            and not self._spares()
-            and len(self.workers) < self.options.workers_max
-        ):
-            # A warm spare: click-to-call never waits for a worker to start.
+        if not self.shutdown_requested and 0 in self.workers and now >= self.next_spare_at:
+            self._keep_spares(now)
+
+    def _keep_spares(self, now: float) -> None:
+        """Warm spares: a click-to-call (or a burst of them) never waits for a
+        worker to start. Enough free slots for SPARE_SECONDS of the dial rate
+        of the last two seconds, at least SPARE_SLOTS_MIN."""
+        wanted = self._spare_slots_wanted(now)
+        for _ in range(STARTING_MAX):
+            free = self._free_slots()
+            starting = sum(1 for h in self.workers.values() if not h.ready and not h.stopping)
+            if (
+                free >= wanted
+                or starting >= STARTING_MAX
+                or len(self._takers()) >= self.options.workers_max
+            ):
+                return
             self._spawn_worker()
+
+    def _spare_slots_wanted(self, now: float) -> int:
+        self.dials = [t for t in self.dials if now - t < 2.0]
+        return max(SPARE_SLOTS_MIN, round(len(self.dials) / 2 * SPARE_SECONDS))
+
+    def _free_slots(self, exclude: WorkerHandle | None = None) -> int:
+        """Free click-to-call slots on the spares (workers other than 0)."""
+        return sum(CALLS_PER_WORKER - len(h.calls) for h in self._spares(exclude))
 
     def _spares(self, exclude: WorkerHandle | None = None) -> list[WorkerHandle]:
         """Workers other than 0 with room for a click-to-call."""
@@ -713,12 +799,21 @@ class Controller:
             self._worker_gone(handle)
 
     def _write_workers(self) -> None:
-        """workers.json: who runs where, for operators (and tests)."""
+        """workers.json changed: written at the end of the loop turn (_commit)."""
+        self.workers_dirty = True
+
+    def _save_workers(self) -> None:
+        """workers.json: who runs where, for operators (and tests). Replaced
+        whole (never torn) but not fsynced: it describes the running engine."""
+        self.workers_dirty = False
         info = [
             {"index": h.index, "pid": h.pid, "sip_port": h.sip_port, "calls": sorted(h.calls)}
             for h in sorted(self.workers.values(), key=lambda h: h.index)
         ]
-        write_atomic(os.path.join(self.state_dir, "workers.json"), json.dumps(info).encode())
+        path = os.path.join(self.state_dir, "workers.json")
+        with open(path + ".tmp", "wb") as out:
+            out.write(json.dumps(info).encode())
+        os.replace(path + ".tmp", path)
 
     # -- delivery ----------------------------------------------------------------
     def _recover_recordings(self) -> None:
@@ -762,28 +857,34 @@ class Controller:
         return self._deliver_recording()
 
     def _deliver_recording(self) -> bool | None:
-        from telephony.audio import wav_to_mp3
-
+        """Start the conversions that have room in the pool, then upload one mp3."""
         names = sorted(os.listdir(self.recordings_dir))
+        ready = []
         for name in names:
+            if self.converting_batches >= self.convert_max:
+                break
             path = os.path.join(self.recordings_dir, name)
-            if name.endswith(".wav") and not os.path.exists(path[:-4] + ".mp3"):
+            if (
+                name.endswith(".wav")
+                and name not in self.converting
+                and not os.path.exists(path[:-4] + ".mp3")
+            ):
                 state = wav_state(path)
-                if state == OPEN:
-                    if time.time() - os.path.getmtime(path) < WAV_SETTLE_SECONDS:
-                        continue  # pjmedia is still closing it: come back later
-                    # Its worker died mid-call: keep the audio it wrote.
-                    repair_wav(path)
-                try:
-                    if state == BAD:
-                        raise ValueError("not a WAV file")
-                    wav_to_mp3(path)
-                except Exception as error:
-                    _logger.error("recording %s cannot be converted: %s", name, error)
-                    os.replace(path, path + ".bad")
-                    return True
-                os.unlink(path)
-                return True
+                if state == OPEN and time.time() - os.path.getmtime(path) < WAV_SETTLE_SECONDS:
+                    continue  # pjmedia is still closing it: come back later
+                ready.append((name, state))
+        if ready:
+            # Spread over the idle converters, in batches (one ffmpeg start each).
+            idle = max(1, self.convert_max - self.converting_batches)
+            size = min(CONVERT_BATCH_MAX, -(-len(ready) // idle))
+            for start in range(0, len(ready), size):
+                if self.converting_batches >= self.convert_max:
+                    break
+                batch = ready[start : start + size]
+                with self.convert_lock:
+                    self.converting.update(name for name, _state in batch)
+                    self.converting_batches += 1
+                self.converters.submit(self._convert, batch)
         for name in names:
             if not name.endswith(".mp3"):
                 continue
@@ -800,10 +901,55 @@ class Controller:
             )
             if status == 200:
                 os.unlink(path)
-                wav = path[:-4] + ".wav"
-                if os.path.exists(wav):
-                    os.unlink(wav)
+                with contextlib.suppress(FileNotFoundError):  # its conversion may remove it
+                    os.unlink(path[:-4] + ".wav")
                 _logger.info("recording of %s delivered", call_id)
                 return True
             return False  # 404 (events first), 5xx or no answer: retry later
         return None
+
+    def _convert(self, batch: list[tuple[str, str]]) -> None:
+        """WAVs to mp3 in the conversion pool: one ffmpeg for the batch, one by
+        one if that fails (a bad file is set aside alone); wakes the delivery."""
+        from telephony.audio import wav_to_mp3, wavs_to_mp3
+
+        try:
+            good = []
+            for name, state in batch:
+                path = os.path.join(self.recordings_dir, name)
+                if state == BAD:
+                    self._convert_failed(name, "not a WAV file")
+                    continue
+                if state == OPEN:
+                    # Its worker died mid-call: keep the audio it wrote.
+                    repair_wav(path)
+                good.append(path)
+            try:
+                if len(good) > 1:
+                    wavs_to_mp3(good)
+                    converted = good
+                else:
+                    converted = []
+            except Exception as error:
+                _logger.warning("batch of %d recordings: %s; one by one", len(good), error)
+                converted = []
+            for path in good:
+                if path not in converted:
+                    try:
+                        wav_to_mp3(path)
+                    except Exception as error:
+                        self._convert_failed(os.path.basename(path), error)
+                        continue
+                with contextlib.suppress(FileNotFoundError):  # the mp3 may be delivered already
+                    os.unlink(path)
+        finally:
+            with self.convert_lock:
+                self.converting.difference_update(name for name, _state in batch)
+                self.converting_batches -= 1
+            self.outbox.changed.set()
+
+    def _convert_failed(self, name: str, error: Any) -> None:
+        _logger.error("recording %s cannot be converted: %s", name, error)
+        path = os.path.join(self.recordings_dir, name)
+        with contextlib.suppress(OSError):
+            os.replace(path, path + ".bad")

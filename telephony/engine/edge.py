@@ -288,13 +288,13 @@ class SipEdge:
         """Make the phones' credentials match Odoo's configuration."""
         lines = []
         for login in set(self.users) - set(users):
-            lines.append(f"htable.delete users {login}")
+            lines.append(f"htable.delete users s:{login}")  # s: kamcmd reads 101 as a number
         for login, password in users.items():
             if not _SAFE.match(login) or not password or any(c in password for c in " \n\r"):
                 _logger.warning("login %r skipped: not usable by the SIP edge", login)
                 continue
             if self.users.get(login) != password:
-                lines.append(f"htable.sets users {login} {password}")
+                lines.append(f"htable.sets users s:{login} s:{password}")
         if lines and self._rpc(lines) is None:
             _logger.error("SIP edge: could not update the phone credentials")
             return

@@ -97,6 +97,12 @@ def goertzel_ratio(samples, rate: int, frequency: float) -> float:
 
 
 def read_wav(path: str) -> tuple[array.array, int]:
+    from telephony.engine.wavfile import COMPLETE, wav_state
+
+    # pjmedia writes the header a little after the recorder is deleted.
+    deadline = time.monotonic() + 5
+    while wav_state(path) != COMPLETE and time.monotonic() < deadline:
+        time.sleep(0.05)
     with wave.open(path, "rb") as source:
         frames = source.readframes(source.getnframes())
         rate = source.getframerate()

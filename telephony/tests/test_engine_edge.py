@@ -1,7 +1,9 @@
 """The Kamailio SIP edge: phones register with Odoo's credentials, the engine
 rings them through it, and a flood of INVITEs gets 503 without a crash."""
 
+import hashlib
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -10,10 +12,12 @@ import uuid
 
 import pytest
 
+from telephony.engine.edge import REALM, SipEdge
 from telephony.tests.engine_fixtures import (
     EngineProcess,
     FakeOdoo,
     UserAgentProcess,
+    free_udp_port,
     wait_until,
 )
 
@@ -134,3 +138,58 @@ def test_phones_register_at_the_edge_and_are_rung_through_it():
                 code = engine.stop()
             assert code == 0
             assert "phone-pw" not in engine.log()
+
+
+def _register(port: int, login: str, password: str) -> str:
+    """One digest REGISTER at the edge; the final status line."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    local = sock.getsockname()[1]
+    uri, call_id, authorization = f"sip:127.0.0.1:{port}", uuid.uuid4().hex, ""
+    try:
+        for cseq in (1, 2):
+            sock.sendto(
+                (
+                    f"REGISTER {uri} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+                    f"Max-Forwards: 70\r\nFrom: <sip:{login}@127.0.0.1>;tag=t{cseq}\r\n"
+                    f"To: <sip:{login}@127.0.0.1>\r\nCall-ID: {call_id}\r\n"
+                    f"CSeq: {cseq} REGISTER\r\nContact: <sip:{login}@127.0.0.1:{local}>\r\n"
+                    f"Expires: 60\r\n{authorization}Content-Length: 0\r\n\r\n"
+                ).encode(),
+                ("127.0.0.1", port),
+            )
+            reply = sock.recv(65535).decode(errors="replace")
+            if not reply.startswith("SIP/2.0 401") or cseq == 2:
+                return reply.split("\r\n", 1)[0]
+            nonce = re.search(r'nonce="([^"]+)"', reply).group(1)
+            ha1 = hashlib.md5(f"{login}:{REALM}:{password}".encode()).hexdigest()
+            ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
+            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+            authorization = (
+                f'Authorization: Digest username="{login}", realm="{REALM}", '
+                f'nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5\r\n'
+            )
+    finally:
+        sock.close()
+    return ""
+
+
+def test_numeric_logins_and_passwords_register():
+    """An extension-like login (101) and passwords that look like numbers reach
+    the edge as text (kamcmd would read them as numbers and fail or truncate)."""
+    with tempfile.TemporaryDirectory(prefix="engine-edge-") as workdir:
+        port = free_udp_port()
+        edge = SipEdge(workdir, port, pike_density=1000)
+        edge.start()
+        try:
+            users = {"101": "1234567890123456", "acme_7": "12e4567890123456", "acme_8": "pw-8"}
+            edge.set_users(users)
+            for login, password in users.items():
+                assert _register(port, login, password) == "SIP/2.0 200 OK", login
+            assert _register(port, "101", "wrong") == "SIP/2.0 401 Unauthorized"
+            edge.set_users({"acme_8": "pw-8"})  # 101 removed: no longer registers
+            assert _register(port, "101", "1234567890123456") == "SIP/2.0 401 Unauthorized"
+        finally:
+            edge.stop()

@@ -8,7 +8,7 @@ import wave
 import pytest
 
 from telephony import protocol
-from telephony.audio import greeting_to_wav, wav_to_mp3
+from telephony.audio import greeting_to_wav, wav_to_mp3, wavs_to_mp3
 from telephony.engine.odoo_client import ROUTE_EVENTS, OdooClient
 from telephony.engine.outbox import Outbox
 from telephony.tests.engine_fixtures import (
@@ -32,6 +32,24 @@ def test_wav_to_mp3_keeps_the_tone(tmp):
     with open(mp3, "rb") as source:
         samples, rate = read_mp3(source.read())
     assert goertzel_ratio(samples, rate, 440) > 0.5
+
+
+def test_wavs_to_mp3_converts_a_batch_in_one_run(tmp):
+    tones = (440, 1000, 2000)
+    paths = [write_tone(os.path.join(tmp, f"c{n}.wav"), f, seconds=1) for n, f in enumerate(tones)]
+    mp3s = wavs_to_mp3(paths)
+    assert [os.path.basename(p) for p in mp3s] == ["c0.mp3", "c1.mp3", "c2.mp3"]
+    for mp3, tone in zip(mp3s, tones, strict=True):
+        with open(mp3, "rb") as source:
+            samples, rate = read_mp3(source.read())
+        assert goertzel_ratio(samples, rate, tone) > 0.5
+    # One unreadable file fails the batch: nothing half-written is left.
+    bad = os.path.join(tmp, "bad.wav")
+    with open(bad, "wb") as out:
+        out.write(b"RIFF" + os.urandom(500))
+    with pytest.raises(RuntimeError, match="ffmpeg"):
+        wavs_to_mp3([paths[0], bad])
+    assert not [n for n in os.listdir(tmp) if n.endswith(".part")]
 
 
 def test_greeting_to_wav_gives_8khz_mono_16bit(tmp):
@@ -65,6 +83,7 @@ def test_outbox_keeps_order_and_seq_across_restarts(tmp):
     box = Outbox(tmp)
     first = box.add("engine.heartbeat", None, {})
     second = box.add("call.ended", "c-1", {"outcome": "failed"})
+    box.flush()
     assert [e["seq"] for e in Outbox(tmp).pending()] == [1, 2]
     box.remove([first])
     reopened = Outbox(tmp)
@@ -73,6 +92,42 @@ def test_outbox_keeps_order_and_seq_across_restarts(tmp):
     assert reopened.add("engine.heartbeat", None, {})["seq"] == 3
     for event in (first, second):
         protocol.parse_event(event)  # what the outbox stores is valid protocol
+
+
+def test_outbox_group_commit_delivers_once_after_a_crash(tmp):
+    box = Outbox(tmp)
+    events = [box.add("engine.heartbeat", None, {"n": n}) for n in range(5)]
+    # Queued events are not deliverable (nor counted sent) before they are on disk.
+    assert box.pending() == [] and len(box) == 5
+    assert box.flush() == 5
+    assert len(os.listdir(os.path.join(tmp, "outbox"))) == 1  # one file, one fsync
+    assert [e["id"] for e in box.pending()] == [e["id"] for e in events]
+    later = box.add("call.ended", "c-9", {"outcome": "failed"})
+    box.flush()
+    # Odoo acknowledged the first two; then the engine crashed (no clean stop).
+    box.remove(events[:2])
+    del box
+    reopened = Outbox(tmp)
+    expected = [e["id"] for e in [*events[2:], later]]
+    assert [e["id"] for e in reopened.pending()] == expected
+    # Delivered after the restart: gone for good, the counter goes on.
+    reopened.remove(reopened.pending())
+    assert os.listdir(os.path.join(tmp, "outbox")) == []
+    assert Outbox(tmp).pending() == []
+    assert Outbox(tmp).add("engine.heartbeat", None, {})["seq"] == 7
+
+
+def test_outbox_reads_the_one_event_files_of_earlier_versions(tmp):
+    os.makedirs(os.path.join(tmp, "outbox"))
+    old = {"id": "a" * 32, "seq": 41, "at": 1.0, "type": "engine.heartbeat", "data": {}}
+    with open(os.path.join(tmp, "outbox", "000000000041.json"), "wb") as out:
+        out.write(protocol.encode(old))
+    box = Outbox(tmp)
+    assert box.add("engine.heartbeat", None, {})["seq"] == 42
+    box.flush()
+    assert [e["seq"] for e in box.pending()] == [41, 42]
+    box.remove(box.pending()[:1])
+    assert [e["seq"] for e in Outbox(tmp).pending()] == [42]
 
 
 def test_client_signs_and_survives_a_dead_server():
