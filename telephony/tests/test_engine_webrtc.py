@@ -1,0 +1,98 @@
+"""Calls in the browser: a real headless Chromium running JsSIP registers at
+the engine's SIP edge over WebSocket with the user's generated credentials,
+rings and answers calls; the media relay (rtpengine) bridges its DTLS-SRTP
+to the workers' plain RTP. Everything runs in a loopback-only network
+namespace (see browser_fixtures), audio is checked by frequency on each side.
+"""
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import pytest
+
+from telephony.tests.browser_fixtures import (
+    Chromium,
+    PhonePage,
+    dominant_share,
+    loopback_only_network,
+)
+from telephony.tests.engine_fixtures import (
+    EngineProcess,
+    FakeOdoo,
+    UserAgentProcess,
+    goertzel_ratio,
+    read_mp3,
+    read_wav,
+    wait_until,
+    write_tone,
+)
+
+BROWSER_HZ, PROVIDER_HZ = 700, 1100
+USERS = {"acme_101": "phone-pw-101", "acme_102": "phone-pw-102"}
+NUMBER = "+79161234567"
+
+
+@dataclass
+class Rig:
+    workdir: str
+    odoo: FakeOdoo
+    engine: EngineProcess
+    pages: PhonePage
+    tone: str
+    counter: int = 0
+
+    def browser(self, login: str, password: str, answer: float = 0.3) -> tuple[str, Chromium]:
+        """A Chromium phone page registering as ``login``; returns (page name, browser)."""
+        self.counter += 1
+        name = f"{login}-{self.counter}"
+        query = urlencode(
+            {
+                "name": name,
+                "ws": f"ws://127.0.0.1:{self.engine.ws_port}",
+                "login": login,
+                "domain": "127.0.0.1",
+                "password": password,
+                "answer": answer,
+            }
+        )
+        return name, Chromium(self.workdir, self.tone, f"{self.pages.url}/phone.html?{query}")
+
+
+@pytest.fixture(scope="module")
+def rig():
+    with loopback_only_network(), tempfile.TemporaryDirectory(prefix="engine-webrtc-") as workdir:
+        tone = write_tone(os.path.join(workdir, "browser.wav"), BROWSER_HZ, 4.0, rate=48000)
+        with FakeOdoo() as odoo, PhonePage() as pages:
+            odoo.config.update(
+                users=[
+                    {"login": login, "password": password, "extension": login[-3:], "name": login}
+                    for login, password in USERS.items()
+                ],
+                settings={"ring_time": 15, "recording": True},
+            )
+            engine = EngineProcess(odoo, workdir, ws=True).start()
+            try:
+                yield Rig(workdir, odoo, engine, pages, tone)
+            finally:
+                code = engine.stop()
+                log = engine.log()
+                assert code == 0, log[-3000:]
+                assert "phone-pw" not in log
+
+
+def test_browser_registers_over_websocket_and_a_wrong_password_is_refused(rig):
+    good, good_browser = rig.browser("acme_101", USERS["acme_101"])
+    bad, bad_browser = rig.browser("acme_102", "wrong-password")
+    with good_browser, bad_browser:
+        wait_until(lambda: rig.pages.find("registered", good), 30, message="registered")
+        failed = wait_until(lambda: rig.pages.find("registrationFailed", bad), 30)[0]
+        assert failed["cause"] in ("Authentication Error", "Rejected"), failed
+        assert not rig.pages.find("registered", bad)
+        state = wait_until(lambda: rig.odoo.events_of("phone.state"), 10)
+        assert [(e["data"]["login"], e["data"]["state"]) for e in state] == [
+            ("acme_101", "registered")
+        ]
+    assert not rig.pages.find("error"), rig.pages.find("error")
