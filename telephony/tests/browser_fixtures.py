@@ -149,9 +149,7 @@ class PhonePage:
     def find(self, ev: str, page: str | None = None) -> list[dict]:
         with self.lock:
             return [
-                e
-                for e in self.events
-                if e["ev"] == ev and (page is None or e.get("page") == page)
+                e for e in self.events if e["ev"] == ev and (page is None or e.get("page") == page)
             ]
 
     def heard(self, page: str, since: float = 0.0) -> list[tuple[int, int]]:

@@ -96,3 +96,59 @@ def test_browser_registers_over_websocket_and_a_wrong_password_is_refused(rig):
             ("acme_101", "registered")
         ]
     assert not rig.pages.find("error"), rig.pages.find("error")
+
+
+def test_click_to_call_rings_the_browser_and_bridges_audio_both_ways(rig):
+    name, browser = rig.browser("acme_101", USERS["acme_101"], answer=0.3)
+    with (
+        UserAgentProcess(rig.workdir, "provider", PROVIDER_HZ, hold=4.0) as provider,
+        browser,
+    ):
+        rig.odoo.set_config(
+            accounts=[
+                {
+                    "id": 3,
+                    "sequence": 1,
+                    "user": "tell",
+                    "password": "trunk-pw",
+                    "domain": f"127.0.0.1:{provider.port}",
+                    "host": f"127.0.0.1:{provider.port}",
+                    "number": "tell",
+                    "replace": "",
+                }
+            ]
+        )
+        wait_until(lambda: rig.pages.find("registered", name), 30, message="registered")
+        wait_until(lambda: phone_state(rig.odoo, "acme_101") == "registered", 10)
+        time.sleep(1.5)  # the new account reached the workers
+        clicked = time.time()
+        rig.odoo.queue(
+            "dial",
+            {"login": "acme_101", "number": NUMBER, "dial": "89161234567", "account_id": 3},
+            call_id=11,
+        )
+        call_id = wait_until(lambda: rig.odoo.call_id_for(11), 10, message="call.created")
+        ringing = wait_until(lambda: rig.pages.find("ringing", name), 20, message="ringing")[0]
+        wait_until(lambda: rig.pages.find("confirmed", name), 20, message="answered")
+        invite = wait_until(lambda: provider.find("invite"), 20, message="provider rung")[0]
+        end = wait_until(lambda: rig.odoo.events_of("call.ended", call_id), 40)[0]
+        wait_until(lambda: rig.pages.find("ended", name), 10, message="browser hung up")
+        said = wait_until(lambda: provider.find("disconnected"), 10)[-1]["path"]
+    assert end["data"]["outcome"] == "answered", end
+    assert ringing["t"] - clicked < 10
+    assert "89161234567" in invite["local"]
+    # The browser heard the provider; the provider heard the browser's microphone.
+    bridged = rig.pages.heard(name, since=invite["t"] + 0.5)
+    assert dominant_share(bridged, PROVIDER_HZ) > 0.5, bridged[:40]
+    samples, rate = read_wav(said)
+    assert goertzel_ratio(samples, rate, BROWSER_HZ) > 0.3
+    # The recording holds both sides.
+    mp3 = wait_until(lambda: rig.odoo.recordings.get(call_id), 30, message="recording")
+    samples, rate = read_mp3(mp3)
+    assert goertzel_ratio(samples, rate, PROVIDER_HZ) > 0.1
+    assert goertzel_ratio(samples, rate, BROWSER_HZ) > 0.1
+
+
+def phone_state(odoo: FakeOdoo, login: str) -> str:
+    states = [e for e in odoo.events_of("phone.state") if e["data"]["login"] == login]
+    return states[-1]["data"]["state"] if states else "unregistered"
