@@ -77,7 +77,9 @@ def rig():
                 ],
                 settings={"ring_time": 15, "recording": True},
             )
-            engine = EngineProcess(odoo, workdir, ws=True).start()
+            # Only the test page's web origin may open the WebSocket.
+            engine = EngineProcess(odoo, workdir, ws=True, extra=["--ws-origin", pages.url])
+            engine.start()
             try:
                 yield Rig(workdir, odoo, engine, pages, tone)
             finally:
@@ -100,6 +102,29 @@ def test_browser_registers_over_websocket_and_a_wrong_password_is_refused(rig):
             ("acme_101", "registered")
         ]
     assert not rig.pages.find("error"), rig.pages.find("error")
+
+
+def test_websocket_handshake_needs_an_upgrade_and_the_allowed_origin(rig):
+    import http.client
+
+    import websocket
+
+    url = f"ws://127.0.0.1:{rig.engine.ws_port}"
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(url, subprotocols=["sip"], origin="https://evil.example")
+    assert refused.value.status_code == 403
+    sock = websocket.create_connection(url, subprotocols=["sip"], origin=rig.pages.url, timeout=10)
+    try:
+        assert sock.getstatus() == 101
+        assert sock.getsubprotocol() == "sip"
+    finally:
+        sock.close()
+    plain = http.client.HTTPConnection("127.0.0.1", rig.engine.ws_port, timeout=10)
+    try:
+        plain.request("GET", "/", headers={"Origin": rig.pages.url})
+        assert plain.getresponse().status == 404
+    finally:
+        plain.close()
 
 
 def test_click_to_call_rings_the_browser_and_bridges_audio_both_ways(rig):
