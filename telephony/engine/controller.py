@@ -147,8 +147,10 @@ class Controller:
         delivery.start()
         if not self._fetch_config(block=True):
             return self._finish(delivery)
-        self.outbox.add("engine.started", None, {"version": ENGINE_VERSION})
+        # The edge (and the media relay) first: once Odoo hears "started",
+        # phones can register with the current logins.
         self._start_edge()
+        self.outbox.add("engine.started", None, {"version": ENGINE_VERSION})
         self.ring_logins = self._available_logins()
         self._spawn_worker()
         poller = threading.Thread(target=self._poll_loop, name="commands", daemon=True)
