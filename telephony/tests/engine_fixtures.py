@@ -96,11 +96,23 @@ def goertzel_ratio(samples, rate: int, frequency: float) -> float:
     return tone / total if total else 0.0
 
 
-def read_wav(path: str) -> tuple[array.array, int]:
-    with wave.open(path, "rb") as source:
-        frames = source.readframes(source.getnframes())
-        rate = source.getframerate()
-        channels = source.getnchannels()
+def read_wav(path: str, settle: float = 3.0) -> tuple[array.array, int]:
+    """A WAV a user agent recorded. pjmedia completes the header in its clock
+    thread a little after the call is DISCONNECTED: wait ``settle`` s for it."""
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            with wave.open(path, "rb") as source:
+                frames = source.readframes(source.getnframes())
+                rate = source.getframerate()
+                channels = source.getnchannels()
+            if frames or os.path.getsize(path) <= 44:
+                break
+            raise wave.Error("header sizes not written yet")
+        except (wave.Error, EOFError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     samples = array.array("h", frames)
     if channels > 1:
         samples = samples[::channels]
