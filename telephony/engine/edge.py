@@ -19,6 +19,8 @@ import shutil
 import subprocess
 import time
 
+from telephony.engine.relay import die_with_parent
+
 _logger = logging.getLogger("telephony.engine.edge")
 
 REALM = "ip_telephony"
@@ -462,6 +464,7 @@ class SipEdge:
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - the only way to set PDEATHSIG
         )
         log.close()
         deadline = time.monotonic() + 10

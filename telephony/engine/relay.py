@@ -12,14 +12,26 @@ of starting one before the browser has the answer, which hangs calls.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 
 _logger = logging.getLogger("telephony.engine.relay")
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of the engine's children: SIGTERM when the controller
+    dies, even by SIGKILL, so no Kamailio or rtpengine outlives it (Linux)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def find_rtpengine() -> str:
@@ -71,7 +83,12 @@ class MediaRelay:
         command = self.command()
         log = open(os.path.join(self.dir, "rtpengine.log"), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=self.dir
+            command,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            cwd=self.dir,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - the only way to set PDEATHSIG
         )
         log.close()
         deadline = time.monotonic() + 10
