@@ -7,6 +7,7 @@ import logging
 import sys
 
 from telephony.engine.controller import WORKERS_MAX_DEFAULT, Controller, Options
+from telephony.engine.edge import origin_check
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -58,9 +59,42 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=30,
         help="requests per 2 s from one address before the edge answers 503",
     )
+    parser.add_argument(
+        "--ws-port",
+        type=int,
+        default=5066,
+        help="SIP over WebSocket for browser phones on 127.0.0.1 (0: none; needs rtpengine)",
+    )
+    parser.add_argument(
+        "--ws-origin",
+        action="append",
+        default=[],
+        help="web origin allowed to open the WebSocket, e.g. https://crm.example (repeat; "
+        "none given: any origin)",
+    )
+    parser.add_argument(
+        "--relay-ng-port", type=int, default=22222, help="rtpengine control port (loopback UDP)"
+    )
+    parser.add_argument(
+        "--relay-ports",
+        default="30000-30999",
+        help="UDP port range of the media relay for browser calls (MIN-MAX)",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--pjsip-log-level", type=int, default=2, choices=(0, 1, 2, 3))
     args = parser.parse_args(argv)
+    try:
+        relay_min, relay_max = (int(p) for p in args.relay_ports.split("-", 1))
+    except ValueError:
+        parser.error(f"--relay-ports wants MIN-MAX, not {args.relay_ports!r}")
+    if not 0 < relay_min < relay_max < 65536:
+        parser.error(f"--relay-ports: bad range {args.relay_ports!r}")
+    try:
+        origin_check(args.ws_origin)
+    except ValueError as error:
+        parser.error(f"--ws-origin: {error}")
+    if args.ws_port and args.no_edge:
+        args.ws_port = 0  # browsers need the edge
     with open(args.secret_file) as source:
         secret = source.read().strip()
     if not secret:
@@ -84,6 +118,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         pj_log_level=args.pjsip_log_level,
         edge=not args.no_edge,
         pike_density=args.pike_density,
+        ws_port=max(0, args.ws_port),
+        ws_origins=args.ws_origin,
+        relay_ng_port=args.relay_ng_port,
+        relay_port_min=relay_min,
+        relay_port_max=relay_max,
     )
 
 

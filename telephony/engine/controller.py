@@ -87,6 +87,11 @@ class Options:
     pj_log_level: int = 2
     edge: bool = True
     pike_density: int = 30
+    ws_port: int = 5066  # SIP over WebSocket for browsers; 0: none
+    ws_origins: list = field(default_factory=list)  # web origins allowed to connect
+    relay_ng_port: int = 22222  # rtpengine's control port (loopback UDP)
+    relay_port_min: int = 30000  # rtpengine's media ports
+    relay_port_max: int = 30999
 
 
 @dataclass
@@ -149,6 +154,7 @@ class Controller:
         self.mp = multiprocessing.get_context("spawn")
         self.backoff_cap = options.retry_max
         self.edge = None
+        self.relay = None
         self.next_edge_poll = 0.0
         self.ring_logins: list[str] = []
         self.next_spare_at = 0.0
@@ -182,8 +188,10 @@ class Controller:
         delivery.start()
         if not self._fetch_config(block=True):
             return self._finish(delivery)
-        self.outbox.add("engine.started", None, {"version": ENGINE_VERSION})
+        # The edge (and the media relay) first: once Odoo hears "started",
+        # phones can register with the current logins.
         self._start_edge()
+        self.outbox.add("engine.started", None, {"version": ENGINE_VERSION})
         self.ring_logins = self._available_logins()
         self._spawn_worker()
         poller = threading.Thread(target=self._poll_loop, name="commands", daemon=True)
@@ -202,6 +210,8 @@ class Controller:
         self._stop_workers()
         if self.edge is not None:
             self.edge.stop()
+        if self.relay is not None:
+            self.relay.stop()
         return self._finish(delivery)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -408,7 +418,17 @@ class Controller:
             return
         from telephony.engine.edge import SipEdge
 
-        self.edge = SipEdge(self.state_dir, self.options.sip_port, self.options.pike_density)
+        ws_port = self.options.ws_port
+        if ws_port:
+            ws_port = self._start_relay()
+        self.edge = SipEdge(
+            self.state_dir,
+            self.options.sip_port,
+            self.options.pike_density,
+            ws_port=ws_port,
+            rtpengine_port=self.options.relay_ng_port,
+            ws_origins=self.options.ws_origins,
+        )
         try:
             self.edge.start()
         except RuntimeError as error:
@@ -416,6 +436,25 @@ class Controller:
             self.edge = None
             return
         self._edge_users()
+
+    def _start_relay(self) -> int:
+        """Start rtpengine for browsers; the WebSocket port, or 0 without a relay
+        (browsers could register but never hear anything)."""
+        from telephony.engine.relay import MediaRelay
+
+        try:
+            self.relay = MediaRelay(
+                self.state_dir,
+                self.options.relay_ng_port,
+                self.options.relay_port_min,
+                self.options.relay_port_max,
+            )
+            self.relay.start()
+        except (RuntimeError, ValueError, OSError) as error:
+            _logger.error("no calls in the browser (WebSocket port closed): %s", error)
+            self.relay = None
+            return 0
+        return self.options.ws_port
 
     def _edge_users(self) -> None:
         if self.edge is not None:
@@ -432,6 +471,12 @@ class Controller:
         if self.edge is None or now < self.next_edge_poll:
             return
         self.next_edge_poll = now + 1
+        if self.relay is not None and not self.relay.alive():
+            _logger.error("media relay died: restarting it")
+            try:
+                self.relay.restart()
+            except RuntimeError as error:
+                _logger.error("media relay restart failed: %s", error)
         if not self.edge.alive():
             _logger.error("SIP edge died: restarting it")
             try:

@@ -341,6 +341,7 @@ class EngineProcess:
         phone_port: int | None = None,
         extra: list[str] | None = None,
         state_dir: str | None = None,
+        ws: bool = False,
     ):
         self.odoo = odoo
         self.workdir = workdir
@@ -349,6 +350,9 @@ class EngineProcess:
         self.phone_port = phone_port
         self.extra = extra or []
         self.sip_port = free_udp_port()
+        # Browsers: the WebSocket listener and the media relay, on free ports.
+        self.ws_port = free_tcp_port() if ws else 0
+        self.relay_ng_port = free_udp_port() if ws else 0
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> EngineProcess:
@@ -388,6 +392,18 @@ class EngineProcess:
             "INFO",
             "--pjsip-log-level",
             "1",
+            "--ws-port",
+            str(self.ws_port),
+            *(
+                [
+                    "--relay-ng-port",
+                    str(self.relay_ng_port),
+                    "--relay-ports",
+                    "%d-%d" % ((base := random.randrange(40000, 44500, 100)), base + 99),
+                ]
+                if self.ws_port
+                else []
+            ),
             *self.extra,
         ]
         self.proc = subprocess.Popen(
