@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from unittest.mock import patch
 
@@ -21,6 +22,7 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import common as odoo_common
 from odoo.tests import tagged
 
+from odoo.addons.bus.models.bus import dispatch
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 
 from .common import TelephonyCommon, TelephonyHttpCommon
@@ -50,6 +52,7 @@ MEDIA_SWITCHES = (
 TWO_TABS_JS = """
 (async () => {
     const states = %(states)s;
+    const callPartner = %(call_partner)s;
     async function wait(what, predicate, timeout = 90000) {
         const end = Date.now() + timeout;
         while (Date.now() < end) {
@@ -68,6 +71,38 @@ TWO_TABS_JS = """
         return tab;
     }
     const status = (tab) => tab.document?.querySelector(".o_ipt_line_status");
+    const phoneCard = (tab, state) =>
+        tab.document?.querySelector(`.o_ipt_browser_phone[data-state=${state}]`);
+    async function callThroughTheFollower(leader, follower, partnerId) {
+        const response = await fetch("/web/dataset/call_kw/telephony.call/dial", {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({
+                jsonrpc: "2.0",
+                method: "call",
+                params: {
+                    model: "telephony.call",
+                    method: "dial",
+                    args: ["+79161234567", "res.partner", partnerId],
+                    kwargs: {},
+                },
+            }),
+        });
+        const answer = await response.json();
+        if (answer.error) {
+            throw new Error(`dial: ${JSON.stringify(answer.error)}`);
+        }
+        await wait("the leader to ring", () => phoneCard(leader, "ringing"));
+        await wait("the follower to show the ringing", () => phoneCard(follower, "ringing"));
+        phoneCard(follower, "ringing").querySelector(".o_ipt_browser_phone_answer").click();
+        await wait("the leader to talk", () => phoneCard(leader, "talking"));
+        await wait("the follower to show the talk", () => phoneCard(follower, "talking"));
+        await wait("the client to answer (the call card)", () =>
+            follower.document.querySelector(".o_ipt_call_card[data-state=talking]")
+        );
+        phoneCard(follower, "talking").querySelector(".o_ipt_browser_phone_hangup").click();
+        await wait("the leader to hang up", () => !phoneCard(leader, "talking"));
+    }
     const role = (tab) => status(tab)?.dataset.browserRole;
     const phone = (tab) => status(tab)?.dataset.browserPhone;
     try {
@@ -79,6 +114,9 @@ TWO_TABS_JS = """
         await wait("the follower to show the line", () => states.includes(phone(second)));
         if (!first.JsSIP || second.JsSIP) {
             throw new Error("the phone must run in the leading tab only");
+        }
+        if (callPartner) {
+            await callThroughTheFollower(first, second, callPartner);
         }
         first.close();
         await wait("the second tab to take over", () => role(second) === "leader");
@@ -145,11 +183,42 @@ class BrowserPhoneHttpCase(TelephonyHttpCommon):
     def setUp(self):
         super().setUp()
         self.patch(odoo_common, "ChromeBrowser", MediaChromeBrowser)
+        self._pump_bus()
 
-    def run_two_tabs(self, states):
+    def authenticate(self, user, password, browser=None):
+        """Log in between two requests of the engine: ``authenticate`` clears
+        the test cursor that the server's requests share."""
+        with self.registry.test_lock:
+            return super().authenticate(user, password, browser=browser)
+
+    def _pump_bus(self):
+        """Deliver bus notifications to the browser while the test runs.
+
+        In tests no NOTIFY reaches the websockets (commits are simulated), so
+        wake them up as PostgreSQL would after every commit.
+        """
+        stop = threading.Event()
+
+        def pump():
+            while not stop.wait(0.2):
+                try:
+                    sockets = set().union(*list(dispatch._channels_to_ws.values()))
+                except RuntimeError:  # changed while we read it
+                    continue
+                for websocket in sockets:
+                    websocket.trigger_notification_dispatching()
+
+        thread = threading.Thread(target=pump, name="ip_telephony bus pump", daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 5)
+        self.addCleanup(stop.set)
+
+    def run_two_tabs(self, states, call_partner=False):
         """Two tabs of the user (B8): the first leads, the second follows and
         shows the same state without a phone of its own; closing the first
-        hands the line over to the second.
+        hands the line over to the second. With ``call_partner``, a call to
+        that contact rings both tabs and is answered and hung up in the
+        following tab, through the leading one.
 
         Both are real tabs opened by a same-origin page that is not the web
         client (the web client refuses frames); the page closes the first.
@@ -157,7 +226,7 @@ class BrowserPhoneHttpCase(TelephonyHttpCommon):
         self.chrome_switches = (*self.chrome_switches, "--disable-popup-blocking")
         self.browser_js(
             "/web/health",
-            TWO_TABS_JS % {"states": json.dumps(states)},
+            TWO_TABS_JS % {"states": json.dumps(states), "call_partner": json.dumps(call_partner)},
             login="sales",
             timeout=TOUR_TIMEOUT,
         )
@@ -386,8 +455,10 @@ class TestBrowserPhoneEngine(BrowserPhoneHttpCase):
                 )
             time.sleep(0.2)
 
-    def _phone_events(self):
-        return self.env["telephony.event"].search([("type", "=", "phone.state")], order="seq")
+    def _phone_states(self):
+        """(state, login) of the engine's phone.state events, in order."""
+        events = self.env["telephony.event"].search([("type", "=", "phone.state")], order="seq")
+        return [(e.payload["state"], e.payload["login"]) for e in events]
 
     # -- the tests --------------------------------------------------------
     def test_registers_at_the_edge(self):
@@ -395,17 +466,29 @@ class TestBrowserPhoneEngine(BrowserPhoneHttpCase):
             "/odoo", "ip_telephony_browser_phone_register", login="sales", timeout=TOUR_TIMEOUT
         )
         with self._db():
-            self.env.invalidate_all()
-            self.assertEqual(self.sales_tel.phone_user_agent, "Odoo browser phone")
+            self.assertIn(("registered", self.sales_tel.sip_login), self._phone_states())
         self.assertNotIn(self.sales_tel.sudo().sip_password, self._engine_log())
 
+    def _calls_report(self):
+        with self._db():
+            self.env.invalidate_all()
+            calls = self.env["telephony.call"].search([])
+            lines = [f"call {c.id}: {c.state} {c.outcome} {c.outcome_reason}" for c in calls] + [
+                f"event {e.type} {e.payload}"
+                for e in self.env["telephony.event"].search([], order="seq")
+            ]
+        return "\n".join(lines) + "\n" + self._engine_log()
+
     def test_click_to_call_rings_the_browser(self):
-        self.start_tour(
-            "/odoo/contacts?view_type=list",
-            "ip_telephony_browser_phone_click_to_call",
-            login="sales",
-            timeout=TOUR_TIMEOUT,
-        )
+        try:
+            self.start_tour(
+                "/odoo/contacts?view_type=list",
+                "ip_telephony_browser_phone_click_to_call",
+                login="sales",
+                timeout=TOUR_TIMEOUT,
+            )
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self._calls_report()}") from error
         with self._db():
             call = self.env["telephony.call"].search([("user_id", "=", self.sales_user.id)])
         self.assertEqual(len(call), 1)
@@ -418,4 +501,11 @@ class TestBrowserPhoneEngine(BrowserPhoneHttpCase):
         self.assertEqual(len(self.client_agent.find("invite", user=dial_string)), 1)
 
     def test_two_tabs_register_once(self):
-        self.run_two_tabs(["registered"])
+        self.run_two_tabs(["registered"], call_partner=self.client.id)
+        with self._db():
+            call = self.env["telephony.call"].search([("user_id", "=", self.sales_user.id)])
+        self.assertEqual(len(call), 1)
+        self._wait(lambda: call.state == "ended", 30, "the call to end")
+        with self._db():
+            self.assertEqual(call.outcome, "answered", call.outcome_reason)
+            self.assertIn(("registered", self.sales_tel.sip_login), self._phone_states())

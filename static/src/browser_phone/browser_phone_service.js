@@ -516,6 +516,11 @@ export const browserPhoneService = {
         // -- leader election (B8) ---------------------------------------------
         function becomeLeader() {
             state.role = "leader";
+            // What the previous leader showed died with it: its call ended
+            // when its tab closed, and this tab registers anew.
+            state.call = null;
+            state.registration = "off";
+            state.error = "";
             watchMicrophonePermission();
             register();
             browser.addEventListener("pagehide", stopUserAgent);

@@ -149,6 +149,26 @@ tours.add("ip_telephony_browser_phone_click_to_call", {
             trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_muted",
         },
         {
+            content: "Put the client on hold",
+            trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_hold",
+            run: "click",
+        },
+        {
+            content: "On hold",
+            trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_state:contains(On hold)",
+            timeout: 10000,
+        },
+        {
+            content: "Resume",
+            trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_hold.btn-warning",
+            run: "click",
+        },
+        {
+            content: "Talking again",
+            trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_state:contains(Talking)",
+            timeout: 10000,
+        },
+        {
             content: "Hang up",
             trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_hangup",
             run: "click",
