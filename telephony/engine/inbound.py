@@ -468,7 +468,10 @@ class InboundCalls:
     # -- media -----------------------------------------------------------------------
     def _bridge(self, session: InboundSession) -> None:
         """Connect caller and talk leg both ways, and the recorder."""
-        if session.bridged or session.ended or session.talk_leg is None:
+        if session.bridged:
+            self.worker.rewire(session, session.caller_leg, session.talk_leg)
+            return
+        if session.ended or session.talk_leg is None:
             return
         if session.caller_leg is None:
             return

@@ -27,6 +27,7 @@ Incoming calls (greeting, ring group, forwarding) live in inbound.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -221,6 +222,10 @@ class MediaWorker:
         acc_cfg.natConfig.contactRewriteUse = 0
         acc_cfg.natConfig.viaRewriteUse = 0
         acc_cfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
+        # No re-INVITE right after the answer to "lock" one codec of several:
+        # it can overtake the ACK through the edge, and a browser then drops
+        # the call. The first codec of the answer is used either way.
+        acc_cfg.mediaConfig.lockCodecEnabled = False
 
     # -- trunks -----------------------------------------------------------
     def _apply_config(self, payload: dict[str, Any]) -> None:
@@ -415,7 +420,7 @@ class MediaWorker:
     def on_leg_media(self, leg: Leg) -> None:
         if isinstance(leg.session, InboundSession):
             self.incoming.on_leg_media(leg)
-        elif leg.role == "client":
+        elif leg.role == "client" or leg.session.bridged:
             self._bridge(leg.session)
 
     def _audio(self, leg: Leg) -> Any:
@@ -429,9 +434,31 @@ class MediaWorker:
                 return leg.getAudioMedia(index)
         return None
 
+    def rewire(self, session: Any, first: Any, second: Any) -> None:
+        """Connect a bridged call again after a re-INVITE (hold, resume, codec
+        change): pjsua recreates a changed stream, and its conference port
+        (often under the same number) loses its connections. Connecting an
+        already connected pair changes nothing."""
+        if session.ended or first is None or second is None:
+            return
+        one, other = self._audio(first), self._audio(second)
+        if one is None or other is None:
+            return  # on hold: connected again when it resumes
+        sinks = [(one, other), (other, one)]
+        if session.recorder is not None:
+            sinks += [(one, session.recorder), (other, session.recorder)]
+        for source, sink in sinks:
+            with contextlib.suppress(Exception):
+                source.stopTransmit(sink)
+            source.startTransmit(sink)
+        session.media = (one, other)
+
     def _bridge(self, session: Session) -> None:
         """Connect both directions and the recorder once both legs have media."""
-        if session.bridged or session.ended or not session.client_leg:
+        if session.bridged:
+            self.rewire(session, session.user_leg, session.client_leg)
+            return
+        if session.ended or not session.client_leg:
             return
         if not getattr(session.client_leg, "confirmed", False):
             return

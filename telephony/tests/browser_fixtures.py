@@ -91,7 +91,16 @@ ua.on("newRTCSession", (e) => {
             listen(t.streams[0] || new MediaStream([t.track]), session);
         });
     });
-    session.on("confirmed", () => report("confirmed"));
+    session.on("confirmed", () => {
+        report("confirmed");
+        if (params.get("hold")) {
+            // A re-INVITE each way through the media relay: hold, then resume.
+            setTimeout(() => session.hold(), 1000);
+            setTimeout(() => session.unhold(), 2000);
+        }
+    });
+    session.on("hold", () => report("hold"));
+    session.on("unhold", () => report("unhold"));
     session.on("ended", (ev) => report("ended", {originator: ev.originator, cause: ev.cause}));
     session.on("failed", (ev) => report("failed", {originator: ev.originator, cause: ev.cause}));
     if (answerAfter >= 0) {

@@ -130,3 +130,45 @@ def test_unfinished_wav_is_seen_and_repaired(tmp):
         out.write(b"ID3" + b"\0" * 100)
     assert wav_state(garbage) == BAD
     assert not repair_wav(garbage)
+
+
+@pytest.mark.parametrize("ws_port", [0, 5066])
+def test_edge_config_is_valid_kamailio_with_and_without_websocket(tmp, ws_port):
+    """Both variants of kamailio.cfg pass Kamailio's own check (kamailio -c)."""
+    import subprocess
+
+    from telephony.engine import edge
+
+    config = edge.CONFIG_TEMPLATE.format(
+        webrtc_define="#!define WITH_WEBRTC" if ws_port else "",
+        ws_port=ws_port,
+        rtpengine_port=22222,
+        origin_check=edge.origin_check(["https://crm.example.com"]),
+        port=5060,
+        modules=edge.find_modules_dir(),
+        ctl=os.path.join(tmp, "ctl"),
+        realm=edge.REALM,
+        pike_density=30,
+        ring_max=edge.RING_GROUP_MAX,
+        **edge.RTP_FLAGS,
+    )
+    path = os.path.join(tmp, "kamailio.cfg")
+    with open(path, "w") as out:
+        out.write(config)
+    done = subprocess.run(
+        ["kamailio", "-c", "-f", path], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ("tcp: 127.0.0.1 [127.0.0.1]:5066" in done.stdout) == bool(ws_port)
+
+
+def test_websocket_origin_check_accepts_web_origins_only():
+    from telephony.engine.edge import origin_check
+
+    assert origin_check([]) == ""
+    lines = origin_check(["https://crm.example.com", "http://localhost:8069"])
+    assert '$hdr(Origin) == "https://crm.example.com"' in lines
+    assert '$hdr(Origin) == "http://localhost:8069"' in lines
+    for bad in ('https://x.com" || 1', "crm.example.com", "https://a.com/path"):
+        with pytest.raises(ValueError):
+            origin_check([bad])
