@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, ValidationError
@@ -36,12 +37,17 @@ from telephony.tests.engine_fixtures import (  # noqa: E402
     UserAgentProcess,
     free_tcp_port,
     free_udp_port,
+    goertzel_ratio,
+    read_mp3,
+    read_wav,
+    write_tone,
 )
 
 from .test_engine_e2e import ProviderFront  # noqa: E402
 
 TOUR_TIMEOUT = 180
-CLIENT_HZ = 1000
+CLIENT_HZ, BROWSER_HZ = 1000, 700
+CALLER = "+79161234567"
 MEDIA_SWITCHES = (
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
@@ -354,6 +360,9 @@ class TestBrowserPhoneEngine(BrowserPhoneHttpCase):
         with self._db():
             self.account.write({"domain": address, "host": address})
             key, secret = self.engine.key, self.engine.sudo().secret
+        # The browser's fake microphone plays a tone the other side must hear.
+        tone = write_tone(os.path.join(self.workdir, "browser.wav"), BROWSER_HZ, 4.0, rate=48000)
+        self.chrome_switches = (*MEDIA_SWITCHES, f"--use-file-for-fake-audio-capture={tone}")
         self.ws_port = free_tcp_port()
         self.set_ws_url(f"ws://127.0.0.1:{self.ws_port}")
         self.engine_proc = self._start_engine(key, secret)
@@ -497,8 +506,64 @@ class TestBrowserPhoneEngine(BrowserPhoneHttpCase):
             self.assertEqual(call.outcome, "answered", call.outcome_reason)
             self.assertIn(self.sales_user, call.ringing_user_ids)
             dial_string = call.dial_string
-        # The provider received the client's number once the browser answered.
+        # The provider received the client's number once the browser answered,
+        # and heard the browser's microphone through the media relay.
         self.assertEqual(len(self.client_agent.find("invite", user=dial_string)), 1)
+        heard = self._wait(
+            lambda: self.client_agent.find("disconnected", user=dial_string),
+            15,
+            "the provider's hang-up",
+        )[-1]["path"]
+        samples, rate = read_wav(heard)
+        self.assertGreater(goertzel_ratio(samples, rate, BROWSER_HZ), 0.2)
+        # Both voices are in the recording attached to the call.
+        recording = self._wait(lambda: call.recording_id, 30, "the recording")
+        with self._db():
+            with warnings.catch_warnings():
+                # pydub imports audioop, deprecated since Python 3.11.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                samples, rate = read_mp3(recording.raw)
+        self.assertGreater(goertzel_ratio(samples, rate, BROWSER_HZ), 0.05)
+        self.assertGreater(goertzel_ratio(samples, rate, CLIENT_HZ), 0.05)
+
+    def test_incoming_call_answered_in_the_browser(self):
+        """F13 + F16: a call from the provider rings the browser, which answers."""
+        caller = []
+        login = self.sales_tel.sip_login
+
+        def call_in():
+            """Once the browser registered, the provider delivers a call."""
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                with self._db():
+                    if ("registered", login) in self._phone_states():
+                        break
+                time.sleep(0.3)
+            contact = self.front.contacts.get("tell")
+            agent = UserAgentProcess(
+                self.workdir, "caller", CLIENT_HZ, hold=60, call=(contact, CALLER)
+            )
+            caller.append(self._enter(agent))
+
+        self._wait(lambda: self.front.contacts.get("tell"), 30, "the trunk's registration")
+        thread = threading.Thread(target=call_in, name="ip_telephony caller", daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 100)
+        self.start_tour(
+            "/odoo", "ip_telephony_browser_phone_incoming", login="sales", timeout=TOUR_TIMEOUT
+        )
+        with self._db():
+            call = self.env["telephony.call"].search([("direction", "=", "inbound")])
+        self.assertEqual(len(call), 1)
+        self._wait(lambda: call.state == "ended", 30, "the call to end")
+        with self._db():
+            self.assertEqual(call.outcome, "answered", call.outcome_reason)
+            self.assertEqual(call.user_id, self.sales_user)
+        heard = self._wait(lambda: caller[0].find("disconnected"), 15, "the caller's hang-up")[-1][
+            "path"
+        ]
+        samples, rate = read_wav(heard)
+        self.assertGreater(goertzel_ratio(samples, rate, BROWSER_HZ), 0.2)
 
     def test_two_tabs_register_once(self):
         self.run_two_tabs(["registered"], call_partner=self.client.id)

@@ -3,6 +3,7 @@ import { browser } from "@web/core/browser/browser";
 import { _t } from "@web/core/l10n/translation";
 import { useService } from "@web/core/utils/hooks";
 import { formatDuration } from "@ip_telephony/call_card/format_duration";
+import { isMasked } from "@ip_telephony/session/telephony_session";
 
 /** Whether the browser phone has something to show: a call or a problem. */
 export function isBrowserPhoneVisible(state) {
@@ -61,8 +62,19 @@ export class BrowserPhone extends Component {
         }
     }
 
+    /**
+     * Who is on the line, as SIP says it. A user whose numbers are masked
+     * (F27) reads it on the call card only, where the server masked it.
+     */
     get caller() {
+        if (isMasked()) {
+            return _t("Call in the browser");
+        }
         return this.call?.remoteName || this.call?.remote || _t("Unknown caller");
+    }
+
+    get number() {
+        return !isMasked() && this.call?.remoteName ? this.call.remote : "";
     }
 
     onKey(key) {

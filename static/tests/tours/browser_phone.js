@@ -245,3 +245,55 @@ tours.add("ip_telephony_browser_phone_not_installed", {
         },
     ],
 });
+
+/** F13 + F16: an incoming call rings in the browser and is answered there. */
+tours.add("ip_telephony_browser_phone_incoming", {
+    url: "/odoo",
+    steps: () => [
+        {
+            content: "The browser phone is registered",
+            trigger: ".o_ipt_line_status[data-browser-role=leader][data-browser-phone=registered]",
+            timeout: 30000,
+        },
+        {
+            content: "The incoming call rings in the browser, with the caller's number",
+            trigger: ".o_ipt_browser_phone[data-state=ringing]:contains(79161234567)",
+            timeout: 60000,
+        },
+        {
+            content: "and its call card pops up",
+            trigger: ".o_ipt_call_card[data-state=ringing]",
+            timeout: 30000,
+        },
+        {
+            content: "Answer in the browser",
+            trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_answer",
+            run: "click",
+        },
+        {
+            content: "Talking in the browser",
+            trigger: ".o_ipt_browser_phone[data-state=talking]",
+            timeout: 20000,
+        },
+        {
+            content: "The call card says talking",
+            trigger: ".o_ipt_call_card[data-state=talking]",
+            timeout: 30000,
+        },
+        {
+            content: "Let the caller hear the browser a moment, then hang up",
+            trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_state:contains(0:02)",
+            timeout: 20000,
+        },
+        {
+            content: "Hang up",
+            trigger: ".o_ipt_browser_phone .o_ipt_browser_phone_hangup",
+            run: "click",
+        },
+        {
+            content: "The call ends on the card",
+            trigger: ".o_ipt_call_card[data-state=ended]",
+            timeout: 30000,
+        },
+    ],
+});
