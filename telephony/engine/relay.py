@@ -93,7 +93,9 @@ class MediaRelay:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(0.5)
             try:
-                sock.sendto(b"ping1 d7:command4:pinge", ("127.0.0.1", self.ng_port))
+                # A fresh cookie: rtpengine answers a repeated one from its cache.
+                cookie = os.urandom(6).hex().encode()
+                sock.sendto(cookie + b" d7:command4:pinge", ("127.0.0.1", self.ng_port))
                 reply = sock.recv(1024)
             except OSError:
                 return False

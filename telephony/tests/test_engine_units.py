@@ -172,3 +172,14 @@ def test_websocket_origin_check_accepts_web_origins_only():
     for bad in ('https://x.com" || 1', "crm.example.com", "https://a.com/path"):
         with pytest.raises(ValueError):
             origin_check([bad])
+
+
+def test_media_relay_without_rtpengine_says_what_to_install(monkeypatch, tmp):
+    from telephony.engine import relay
+
+    monkeypatch.setattr(relay.shutil, "which", lambda name: None)
+    monkeypatch.setattr(relay.os.path, "exists", lambda path: False)
+    with pytest.raises(RuntimeError, match="rtpengine-daemon"):
+        relay.MediaRelay(tmp, 22222, 30000, 30999).start()
+    with pytest.raises(ValueError, match="port range"):
+        relay.MediaRelay(tmp, 22222, 31000, 30000)
