@@ -28,4 +28,6 @@ class IrHttp(models.AbstractModel):
             "phone_state": tel_user.phone_state or False,
             "show_reminder": bool(params.get_param("ip_telephony.show_reminder")),
             "mask": {"mode": mode, "count": count},
+            # The credentials themselves are read over RPC by the browser phone.
+            "browser_calls": bool(tel_user.browser_calls),
         }

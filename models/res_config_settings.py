@@ -1,6 +1,7 @@
 import base64
 import hashlib
 import logging
+import re
 
 from markupsafe import Markup
 
@@ -114,6 +115,12 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="ip_telephony.sip_server",
         help="Host name that desk phones and softphones register to.",
     )
+    telephony_ws_url = fields.Char(
+        "WebSocket address for browsers",
+        config_parameter="ip_telephony.ws_url",
+        help="Where browsers with calls in the browser register (F16), e.g. "
+        "wss://pbx.example.com:5066. Empty: ws:// on the SIP server, port 5066.",
+    )
     telephony_auto_enrol_group_ids = fields.Many2many(
         "res.groups",
         string="Auto-enrolment groups",
@@ -195,6 +202,18 @@ class ResConfigSettings(models.TransientModel):
             if settings.telephony_recording_days < 0:
                 raise ValidationError(
                     self.env._("The recording retention is a number of days, or 0 to keep them.")
+                )
+
+    @api.constrains("telephony_ws_url")
+    def _check_telephony_ws_url(self):
+        for settings in self:
+            url = (settings.telephony_ws_url or "").strip()
+            if url and not re.fullmatch(r"wss?://[^\s/]+(/\S*)?", url):
+                raise ValidationError(
+                    self.env._(
+                        "The WebSocket address starts with ws:// or wss://, "
+                        "such as wss://pbx.example.com:5066."
+                    )
                 )
 
     @api.model

@@ -9,6 +9,8 @@ from odoo.exceptions import AccessError, ValidationError
 FIRST_EXTENSION = 101
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 PASSWORD_LENGTH = 20
+# Port of the engine's WebSocket listener for browsers (engine option --ws-port).
+DEFAULT_WS_PORT = 5066
 
 
 def _slug(text):
@@ -16,6 +18,12 @@ def _slug(text):
     ascii_text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
     return slug[:24] or "tel"
+
+
+def default_ws_url(server):
+    """The engine's SIP-over-WebSocket listener on the SIP server's host (F16)."""
+    host = f"[{server}]" if ":" in server else server
+    return f"ws://{host}:{DEFAULT_WS_PORT}"
 
 
 def generate_password():
@@ -161,4 +169,29 @@ class TelephonyUser(models.Model):
             "login": self.sip_login,
             "password": self.sudo().sip_password,
             "extension": self.extension,
+            **self._browser_phone_settings(params),
         }
+
+    def _browser_phone_settings(self, params):
+        """What the browser phone needs (F16): nothing unless calls in the browser are on."""
+        if not self.browser_calls:
+            return {}
+        server = params.get_param("ip_telephony.sip_server", "127.0.0.1")
+        return {
+            "browser_calls": True,
+            "ws_url": params.get_param("ip_telephony.ws_url") or default_ws_url(server),
+            "sip_uri": f"sip:{self.sip_login}@{server}",
+        }
+
+    @api.model
+    def browser_phone_settings(self):
+        """The current user's browser phone registration (F16), else False.
+
+        Only the owner gets it, and only with calls in the browser switched on.
+        """
+        if not self.env["ir.config_parameter"].sudo().get_param("ip_telephony.enabled"):
+            return False
+        tel_user = self.env.user._telephony_user()
+        if not tel_user or not tel_user.browser_calls:
+            return False
+        return tel_user.softphone_settings()

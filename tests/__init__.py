@@ -1,4 +1,5 @@
 from . import common
+from . import test_browser_phone
 from . import test_engine_e2e
 from . import test_engine_endpoint
 from . import test_number_rules

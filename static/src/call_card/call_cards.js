@@ -4,17 +4,10 @@ import { deserializeDateTime } from "@web/core/l10n/dates";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
+import { BrowserPhone, isBrowserPhoneVisible } from "@ip_telephony/browser_phone/browser_phone";
+import { formatDuration } from "@ip_telephony/call_card/format_duration";
 
 const { DateTime } = luxon;
-
-/** "m:ss", or "h:mm:ss" past an hour. */
-export function formatDuration(seconds) {
-    const total = Math.max(0, Math.floor(seconds));
-    const hours = Math.floor(total / 3600);
-    const minutes = Math.floor((total % 3600) / 60);
-    const secs = String(total % 60).padStart(2, "0");
-    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${secs}` : `${minutes}:${secs}`;
-}
 
 /** One call: who, which number (as masked by the server), state and timer. */
 export class CallCard extends Component {
@@ -124,14 +117,22 @@ export class CallCard extends Component {
     }
 }
 
-/** The stack of call cards, bottom right of every page (F14). */
+/**
+ * The stack of call cards, bottom right of every page (F14), under the
+ * browser phone when a call rings or talks in this browser (F16).
+ */
 export class CallCards extends Component {
     static template = "ip_telephony.CallCards";
-    static components = { CallCard };
+    static components = { BrowserPhone, CallCard };
     static props = {};
 
     setup() {
         this.state = useState(useService("ip_telephony.call_card").state);
+        this.phoneState = useState(useService("ip_telephony.browser_phone").state);
+    }
+
+    get visible() {
+        return Boolean(this.state.cards.length || isBrowserPhoneVisible(this.phoneState));
     }
 }
 

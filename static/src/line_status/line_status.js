@@ -11,6 +11,15 @@ const TRUNK_STATES = {
     pending: _t("Waiting for an answer"),
 };
 
+const BROWSER_PHONE_STATES = {
+    off: _t("Off"),
+    connecting: _t("Connecting…"),
+    registered: _t("Registered"),
+    unregistered: _t("Not registered"),
+    failed: _t("Not registered"),
+    not_installed: _t("Not installed"),
+};
+
 /**
  * Worst state first: red if the engine is down or a trunk failed, grey
  * while an answer is awaited (or no trunk exists), green when all are
@@ -34,6 +43,24 @@ export class LineStatus extends Component {
 
     setup() {
         this.status = useState(useService("ip_telephony.line_status"));
+        this.browserPhone = useService("ip_telephony.browser_phone");
+        this.phoneState = useState(this.browserPhone.state);
+    }
+
+    get browserPhoneLabel() {
+        const label =
+            BROWSER_PHONE_STATES[this.phoneState.registration] || this.phoneState.registration;
+        return _t("Calls in this browser: %(state)s", { state: label });
+    }
+
+    get browserPhoneRoleLabel() {
+        return this.phoneState.role === "follower"
+            ? _t("Another tab of this browser holds the line.")
+            : "";
+    }
+
+    onEnableSound() {
+        this.browserPhone.unlockAudio();
     }
 
     get color() {
@@ -89,6 +116,12 @@ export class LineStatus extends Component {
         }
         if (this.showPhone) {
             lines.push(this.phoneLabel);
+        }
+        if (this.phoneState.enabled) {
+            lines.push(this.browserPhoneLabel);
+            if (this.phoneState.error) {
+                lines.push(this.phoneState.error);
+            }
         }
         return lines.join("\n");
     }
