@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -22,6 +23,8 @@ import subprocess
 import sys
 import threading
 import uuid
+
+_logger = logging.getLogger("telephony.engine.testline")
 
 
 class Registrar:
@@ -202,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "--user", action="append", required=True, help="LOGIN:PASSWORD of a trunk (repeatable)"
     )
     args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     users = dict(user.split(":", 1) for user in args.user if ":" in user)
     if not users:
         parser.error("--user takes LOGIN:PASSWORD")
@@ -221,15 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     match = re.search(r"PID=\[(\d+)\]", started.stdout + started.stderr)
     if not match:
-        print(f"SIPp did not start: {(started.stdout + started.stderr)[-300:]}", file=sys.stderr)
+        _logger.error("SIPp did not start: %s", (started.stdout + started.stderr)[-300:])
         return 1
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         with Registrar(users, relay_to=("127.0.0.1", answer_port), port=args.port):
-            print(f"test line: registrar on 127.0.0.1:{args.port}, calls answered with echo")
-            sys.stdout.flush()
+            _logger.info(
+                "test line: registrar on 127.0.0.1:%s, calls answered with echo", args.port
+            )
             stop.wait()
     finally:
         with contextlib.suppress(ProcessLookupError):
