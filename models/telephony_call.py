@@ -123,7 +123,7 @@ class TelephonyCall(models.Model):
         help="A missed incoming call got its call-back activity (B4), once.",
     )
     # Queued for the call-back cron (partial index in init()).
-    callback_pending = fields.Boolean(readonly=True, copy=False)
+    callback_pending = fields.Boolean("Call-back pending", readonly=True, copy=False)
 
     _sql_constraints = [
         ("engine_call_id_unique", "unique(engine_call_id)", "A call is logged once."),
