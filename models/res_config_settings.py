@@ -11,6 +11,7 @@ from odoo.tools import ormcache
 
 from ..telephony.audio import greeting_to_wav
 from ..telephony.numbers import DialPlan, DialRefused, PhonePattern
+from ..telephony.webrtc import parse_ice_servers
 
 _logger = logging.getLogger(__name__)
 
@@ -121,6 +122,14 @@ class ResConfigSettings(models.TransientModel):
         help="Where browsers with calls in the browser register (F16), e.g. "
         "wss://pbx.example.com:5066. Empty: ws:// on the SIP server, port 5066.",
     )
+    telephony_ice_servers = fields.Text(
+        "ICE servers for browsers",
+        compute="_compute_telephony_ice_servers",
+        inverse="_inverse_telephony_ice_servers",
+        help="STUN or TURN servers for browsers outside the engine's network (F16), one per "
+        "line: stun:host:port, or turns:host:443?transport=tcp USER PASSWORD. "
+        "Empty on the office network.",
+    )
     telephony_auto_enrol_group_ids = fields.Many2many(
         "res.groups",
         string="Auto-enrolment groups",
@@ -136,6 +145,22 @@ class ResConfigSettings(models.TransientModel):
     telephony_greeting_name = fields.Char("Greeting file name")
     telephony_try_number = fields.Char("Try a number")
     telephony_try_result = fields.Html("Result", compute="_compute_telephony_try_result")
+
+    def _compute_telephony_ice_servers(self):
+        text = self.env["ir.config_parameter"].sudo().get_param("ip_telephony.ice_servers", "")
+        for settings in self:
+            settings.telephony_ice_servers = text
+
+    def _inverse_telephony_ice_servers(self):
+        for settings in self:
+            text = (settings.telephony_ice_servers or "").strip()
+            try:
+                parse_ice_servers(text)
+            except ValueError as exc:
+                raise ValidationError(
+                    self.env._("ICE servers for browsers: %(error)s", error=exc)
+                ) from None
+            self.env["ir.config_parameter"].sudo().set_param("ip_telephony.ice_servers", text)
 
     def _compute_telephony_auto_enrol_group_ids(self):
         groups = self.env["res.groups"].search([("telephony_auto_enrol", "=", True)])

@@ -1,3 +1,4 @@
+import logging
 import re
 import secrets
 import string
@@ -5,6 +6,10 @@ import unicodedata
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
+
+from ..telephony.webrtc import parse_ice_servers
+
+_logger = logging.getLogger(__name__)
 
 FIRST_EXTENSION = 101
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -181,7 +186,17 @@ class TelephonyUser(models.Model):
             "browser_calls": True,
             "ws_url": params.get_param("ip_telephony.ws_url") or default_ws_url(server),
             "sip_uri": f"sip:{self.sip_login}@{server}",
+            "ice_servers": self._ice_servers(params.get_param("ip_telephony.ice_servers")),
         }
+
+    @staticmethod
+    def _ice_servers(text):
+        # Settings refuse a bad list; one written around them must not stop the phone.
+        try:
+            return parse_ice_servers(text)
+        except ValueError as exc:
+            _logger.warning("Ignoring the ICE servers for browsers: %s", exc)
+            return []
 
     @api.model
     def browser_phone_settings(self):

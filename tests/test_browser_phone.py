@@ -284,6 +284,29 @@ class TestBrowserPhoneSettings(TelephonyCommon):
         for wrong in ("http://pbx.example.com", "pbx.example.com:5066", "ws://a b"):
             with self.assertRaisesRegex(ValidationError, "ws:// or wss://"):
                 self.env["res.config.settings"].create({"telephony_ws_url": wrong})
+
+    def test_ice_servers_setting_reaches_the_browser(self):
+        """TURN for browsers outside the office network: checked, then handed over."""
+        self.sales_tel.browser_calls = True
+        Phone = self.env["telephony.user"].with_user(self.sales_user)
+        self.assertEqual(Phone.browser_phone_settings()["ice_servers"], [])
+        turn = "turns:turn.example.com:443?transport=tcp alice s3cret"
+        self.env["res.config.settings"].create({"telephony_ice_servers": turn}).execute()
+        self.assertEqual(
+            Phone.browser_phone_settings()["ice_servers"],
+            [
+                {
+                    "urls": "turns:turn.example.com:443?transport=tcp",
+                    "username": "alice",
+                    "credential": "s3cret",
+                }
+            ],
+        )
+        with self.assertRaisesRegex(ValidationError, "Line 1: a TURN server needs"):
+            self.env["res.config.settings"].create({"telephony_ice_servers": "turn:t.example"})
+        # A list written around the settings does not stop the phone.
+        self.env["ir.config_parameter"].set_param("ip_telephony.ice_servers", "nonsense")
+        self.assertEqual(Phone.browser_phone_settings()["ice_servers"], [])
         # Only a desk phone: its settings say nothing of a browser.
         self.sales_tel.browser_calls = False
         self.assertNotIn("ws_url", self.sales_tel.softphone_settings())

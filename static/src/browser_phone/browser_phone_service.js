@@ -165,6 +165,8 @@ export const browserPhoneService = {
         let ua = null;
         let session = null;
         let remoteAudio = null;
+        // STUN/TURN servers from Settings; none on the office network.
+        let iceServers = [];
         const channel = browser.BroadcastChannel ? new browser.BroadcastChannel(CHANNEL_NAME) : null;
 
         // -- shared state ---------------------------------------------------
@@ -335,7 +337,7 @@ export const browserPhoneService = {
             session.answer({
                 mediaStream: stream,
                 mediaConstraints: { audio: true, video: false },
-                pcConfig: { iceServers: [] },
+                pcConfig: { iceServers },
                 rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false },
             });
         }
@@ -417,6 +419,7 @@ export const browserPhoneService = {
                 setRegistration("off");
                 return;
             }
+            iceServers = settings.ice_servers || [];
             if (insecureWebSocket(settings.ws_url)) {
                 setRegistration(
                     "failed",
