@@ -282,12 +282,13 @@ class TelephonyCall(models.Model):
     def _find_or_create_for_event(self, event):
         calls = self.sudo()
         call = calls.search([("engine_call_id", "=", event.call_id)], limit=1)
-        dialled = calls.browse(event.data.get("odoo_call_id") or []).exists()
-        if call and dialled and dialled != call and not dialled.engine_call_id:
-            return call._fold_into(dialled)
+        odoo_call_id = event.data.get("odoo_call_id")
+        if call and odoo_call_id and odoo_call_id != call.id:
+            dialled = calls.browse(odoo_call_id).exists()
+            if dialled and not dialled.engine_call_id:
+                return call._fold_into(dialled)
         if call:
             return call
-        odoo_call_id = event.data.get("odoo_call_id")
         if odoo_call_id:
             call = calls.browse(odoo_call_id).exists()
             if call and not call.engine_call_id:
