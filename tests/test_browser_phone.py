@@ -7,12 +7,9 @@ builds its browser from the module's ``ChromeBrowser`` name, which each test
 patches for its own duration (``self.patch`` restores it at cleanup).
 """
 
-import contextlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,27 +20,21 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import common as odoo_common
 from odoo.tests import tagged
 
-from odoo.addons.bus.models.bus import dispatch
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 
 from .common import TelephonyCommon, TelephonyHttpCommon
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    # The engine fixtures import the pure core as the top-level ``telephony``.
-    sys.path.insert(0, REPO)
-
-from telephony.tests.engine_fixtures import (  # noqa: E402
+from .engine_case import (
+    EngineRunnerMixin,
+    ProviderFront,
     UserAgentProcess,
     free_tcp_port,
     free_udp_port,
     goertzel_ratio,
     read_mp3,
     read_wav,
+    start_bus_pump,
     write_tone,
 )
-
-from .test_engine_e2e import ProviderFront  # noqa: E402
 
 TOUR_TIMEOUT = 180
 CLIENT_HZ, BROWSER_HZ = 1000, 700
@@ -198,26 +189,8 @@ class BrowserPhoneHttpCase(TelephonyHttpCommon):
             return super().authenticate(user, password, browser=browser)
 
     def _pump_bus(self):
-        """Deliver bus notifications to the browser while the test runs.
-
-        In tests no NOTIFY reaches the websockets (commits are simulated), so
-        wake them up as PostgreSQL would after every commit.
-        """
-        stop = threading.Event()
-
-        def pump():
-            while not stop.wait(0.2):
-                try:
-                    sockets = set().union(*list(dispatch._channels_to_ws.values()))
-                except RuntimeError:  # changed while we read it
-                    continue
-                for websocket in sockets:
-                    websocket.trigger_notification_dispatching()
-
-        thread = threading.Thread(target=pump, name="ip_telephony bus pump", daemon=True)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(stop.set)
+        """Deliver bus notifications to the browser while the test runs."""
+        self.addCleanup(start_bus_pump())
 
     def run_two_tabs(self, states, call_partner=False):
         """Two tabs of the user (B8): the first leads, the second follows and
@@ -367,7 +340,7 @@ class TestBrowserPhoneUi(BrowserPhoneHttpCase):
 
 
 @tagged("post_install", "-at_install", "ip_telephony")
-class TestBrowserPhoneEngine(BrowserPhoneHttpCase):
+class TestBrowserPhoneEngine(EngineRunnerMixin, BrowserPhoneHttpCase):
     """The browser phone against the real engine: its edge's WebSocket
     listener and media relay, a provider that answers and plays a tone."""
 
@@ -388,105 +361,22 @@ class TestBrowserPhoneEngine(BrowserPhoneHttpCase):
         self.chrome_switches = (*MEDIA_SWITCHES, f"--use-file-for-fake-audio-capture={tone}")
         self.ws_port = free_tcp_port()
         self.set_ws_url(f"ws://127.0.0.1:{self.ws_port}")
-        self.engine_proc = self._start_engine(key, secret)
+        slot = os.getpid() % 9
+        self.engine_proc = self._start_engine(
+            key,
+            secret,
+            free_udp_port(),
+            27000 + 100 * slot,
+            "--ws-port",
+            str(self.ws_port),
+            "--relay-ng-port",
+            str(free_udp_port()),
+            "--relay-ports",
+            f"{45000 + 500 * slot}-{45000 + 500 * slot + 499}",
+        )
         self._wait(lambda: self.engine.version, 60, "engine.started")
 
     # -- helpers ----------------------------------------------------------
-    def _enter(self, manager):
-        value = manager.__enter__()
-        self.addCleanup(manager.__exit__, None, None, None)
-        return value
-
-    @contextlib.contextmanager
-    def _db(self):
-        """Use the test cursor between two requests of the engine."""
-        with self.registry.test_lock:
-            yield
-            self.env.flush_all()
-
-    def _start_engine(self, key, secret):
-        secret_file = os.path.join(self.workdir, "secret")
-        with open(secret_file, "w") as out:
-            out.write(secret)
-        os.chmod(secret_file, 0o600)
-        slot = os.getpid() % 9
-        log = open(os.path.join(self.workdir, "engine.log"), "ab")  # noqa: SIM115
-        self.addCleanup(log.close)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "telephony.engine",
-                "--odoo-url",
-                self.base_url(),
-                "--key",
-                key,
-                "--secret-file",
-                secret_file,
-                "--state-dir",
-                os.path.join(self.workdir, "state"),
-                "--sip-port",
-                str(free_udp_port()),
-                "--rtp-port-start",
-                str(27000 + 100 * slot),
-                "--ws-port",
-                str(self.ws_port),
-                "--relay-ng-port",
-                str(free_udp_port()),
-                "--relay-ports",
-                f"{45000 + 500 * slot}-{45000 + 500 * slot + 499}",
-                # The test server serialises requests on the test cursor: a
-                # long poll would hold back every event for its whole wait.
-                "--poll-wait",
-                "1",
-                "--retry-max",
-                "1",
-                "--register-timeout",
-                "5",
-                "--drain-seconds",
-                "2",
-                "--pjsip-log-level",
-                "1",
-            ],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": REPO},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-        self.addCleanup(self._stop, proc)
-        return proc
-
-    @staticmethod
-    def _stop(proc):
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-
-    def _engine_log(self):
-        with open(os.path.join(self.workdir, "engine.log"), errors="replace") as source:
-            return source.read()[-4000:]
-
-    def _wait(self, predicate, timeout, message):
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._db():
-                self.env.invalidate_all()
-                value = predicate()
-            if value:
-                return value
-            if self.engine_proc.poll() is not None:
-                self.fail(f"the engine exited while waiting for {message}:\n{self._engine_log()}")
-            if time.monotonic() > deadline:
-                self.fail(
-                    f"timed out after {timeout}s waiting for {message}:\n{self._engine_log()}"
-                )
-            time.sleep(0.2)
-
     def _phone_states(self):
         """(state, login) of the engine's phone.state events, in order."""
         events = self.env["telephony.event"].search([("type", "=", "phone.state")], order="seq")

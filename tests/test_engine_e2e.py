@@ -6,30 +6,19 @@ the telephony user's generated login and password; the "provider" is a
 digest registrar and a pjsua2 user agent that answers and plays a tone.
 """
 
-import contextlib
 import json
 import os
 import re
-import select
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 import warnings
 
 from odoo.tests import tagged
 
 from .common import TelephonyHttpCommon
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    # The engine fixtures import the pure core as the top-level ``telephony``.
-    sys.path.insert(0, REPO)
-
-from telephony.tests.engine_fixtures import (  # noqa: E402
-    Registrar,
+from .engine_case import (
+    EngineRunnerMixin,
+    ProviderFront,
     UserAgentProcess,
     free_udp_port,
     goertzel_ratio,
@@ -42,63 +31,8 @@ TALK_SECONDS = 3.0
 PHONE_TONE, CLIENT_TONE = 440, 1000
 
 
-class ProviderFront(Registrar):
-    """A provider's single SIP address: it answers REGISTER itself (digest)
-    and relays every other request, and the answers to it, to the answering
-    user agent. The engine registers its trunk and places its calls at the
-    same host:port, as with a real provider.
-
-    Each engine-side address gets its own upstream socket, so the agent's
-    answers (sent back to where the request came from, RFC 3581) find their
-    way to the right sender.
-    """
-
-    def __init__(self, users, agent_port):
-        super().__init__(users)
-        self.agent = ("127.0.0.1", agent_port)
-        self.upstream = {}  # engine-side address -> socket towards the agent
-        self.peer_of = {}  # that socket -> engine-side address
-        self.registers = 0
-
-    def _upstream(self, peer):
-        sock = self.upstream.get(peer)
-        if sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("127.0.0.1", 0))
-            self.upstream[peer] = sock
-            self.peer_of[sock] = peer
-        return sock
-
-    def _serve(self):
-        while not self.stopped:
-            try:
-                readable, _, _ = select.select([self.sock, *self.peer_of], [], [], 0.2)
-            except (OSError, ValueError):
-                return
-            for sock in readable:
-                try:
-                    data, peer = sock.recvfrom(65535)
-                except OSError:
-                    continue
-                if sock is not self.sock:
-                    self.sock.sendto(data, self.peer_of[sock])
-                elif data.startswith(b"REGISTER "):
-                    self.registers += 1
-                    reply = self._answer(data.decode(errors="replace"))
-                    if reply:
-                        self.sock.sendto(reply.encode(), peer)
-                else:
-                    self._upstream(peer).sendto(data, self.agent)
-
-    def __exit__(self, *exc):
-        result = super().__exit__(*exc)
-        for sock in self.peer_of:
-            sock.close()
-        return result
-
-
 @tagged("post_install", "-at_install", "ip_telephony")
-class TestEngineEndToEnd(TelephonyHttpCommon):
+class TestEngineEndToEnd(EngineRunnerMixin, TelephonyHttpCommon):
     """One click-to-call placed in Odoo, carried out by the real engine."""
 
     def setUp(self):
@@ -116,103 +50,17 @@ class TestEngineEndToEnd(TelephonyHttpCommon):
             self.login = self.sales_tel.sip_login
             self.password = self.sales_tel.sudo().sip_password
             key, secret = self.engine.key, self.engine.sudo().secret
-        self.engine_proc, self.edge_port = self._start_engine(key, secret)
+        self.edge_port = free_udp_port()
+        self.engine_proc = self._start_engine(
+            key,
+            secret,
+            self.edge_port,
+            20000 + 500 * (os.getpid() % 80),
+            "--ws-port",
+            "0",  # no browser phones here: no WebSocket listener, no relay
+        )
 
     # -- helpers ----------------------------------------------------------
-    def _enter(self, manager):
-        value = manager.__enter__()
-        self.addCleanup(manager.__exit__, None, None, None)
-        return value
-
-    @contextlib.contextmanager
-    def _db(self):
-        """Use the test cursor between two requests of the engine.
-
-        The HttpCase server's requests run on this very cursor: holding the
-        registry's test lock keeps them from interleaving with ours.
-        """
-        with self.registry.test_lock:
-            yield
-            self.env.flush_all()
-
-    def _start_engine(self, key, secret):
-        secret_file = os.path.join(self.workdir, "secret")
-        with open(secret_file, "w") as out:
-            out.write(secret)
-        os.chmod(secret_file, 0o600)
-        edge_port = free_udp_port()
-        log = open(os.path.join(self.workdir, "engine.log"), "ab")  # noqa: SIM115
-        self.addCleanup(log.close)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "telephony.engine",
-                "--odoo-url",
-                self.base_url(),
-                "--key",
-                key,
-                "--secret-file",
-                secret_file,
-                "--state-dir",
-                os.path.join(self.workdir, "state"),
-                "--sip-port",
-                str(edge_port),
-                "--rtp-port-start",
-                str(20000 + 500 * (os.getpid() % 80)),
-                # The test server serialises requests on the test cursor: a
-                # long poll would hold back every event for its whole wait.
-                "--poll-wait",
-                "1",
-                "--retry-max",
-                "1",
-                "--register-timeout",
-                "5",
-                "--drain-seconds",
-                "2",
-                "--pjsip-log-level",
-                "1",
-            ],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": REPO},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-        self.addCleanup(self._stop, proc)
-        return proc, edge_port
-
-    @staticmethod
-    def _stop(proc):
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-
-    def _engine_log(self):
-        with open(os.path.join(self.workdir, "engine.log"), errors="replace") as source:
-            return source.read()[-4000:]
-
-    def _wait(self, predicate, timeout, message):
-        """Poll the database (and the agents' logs) until ``predicate`` holds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._db():
-                self.env.invalidate_all()
-                value = predicate()
-            if value:
-                return value
-            if self.engine_proc.poll() is not None:
-                self.fail(f"the engine exited while waiting for {message}:\n{self._engine_log()}")
-            if time.monotonic() > deadline:
-                self.fail(
-                    f"timed out after {timeout}s waiting for {message}:\n{self._engine_log()}"
-                )
-            time.sleep(0.2)
-
     def _card_states(self, call):
         """States of the call cards pushed to the sales user, repeats folded."""
         channel = [self.env.cr.dbname, "res.partner", self.sales_user.partner_id.id]

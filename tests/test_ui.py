@@ -14,6 +14,7 @@ from odoo.addons.bus.websocket import WebsocketConnectionHandler
 
 from ..telephony import protocol
 from .common import TelephonyCommon, TelephonyHttpCommon, make_event
+from .engine_case import start_bus_pump
 
 _logger = logging.getLogger(__name__)
 
@@ -144,29 +145,12 @@ class TestTelephonyUi(TelephonyHttpCommon):
 
     @contextmanager
     def _bus_pump(self):
-        """Deliver bus notifications to the browser while a tour runs.
-
-        In tests no NOTIFY reaches the websockets (commits are simulated), so
-        wake them up as PostgreSQL would after every commit.
-        """
-        stop = threading.Event()
-
-        def pump():
-            while not stop.wait(0.2):
-                try:
-                    sockets = set().union(*list(dispatch._channels_to_ws.values()))
-                except RuntimeError:  # changed while we read it
-                    continue
-                for websocket in sockets:
-                    websocket.trigger_notification_dispatching()
-
-        thread = threading.Thread(target=pump, name="ip_telephony bus pump", daemon=True)
-        thread.start()
+        """Deliver bus notifications to the browser while a tour runs."""
+        stop = start_bus_pump()
         try:
             yield
         finally:
-            stop.set()
-            thread.join(5)
+            stop()
 
     @contextmanager
     def _in_background(self, target):
