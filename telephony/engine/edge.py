@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import time
 
-from telephony.engine.relay import die_with_parent
+from telephony.engine.child import ChildProcess, die_with_parent
 
 _logger = logging.getLogger("telephony.engine.edge")
 
@@ -414,7 +414,7 @@ def find_modules_dir() -> str:
     raise RuntimeError("Kamailio modules not found: install the Debian package kamailio")
 
 
-class SipEdge:
+class SipEdge(ChildProcess):
     """One Kamailio child process and its control socket."""
 
     def __init__(
@@ -479,22 +479,6 @@ class SipEdge:
             f", WebSocket on 127.0.0.1:{self.ws_port}" if self.ws_port else "",
             self.proc.pid,
         )
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
 
     def _rpc(self, lines: list[str]) -> str | None:
         """Run binrpc commands through kamcmd's stdin (keeps secrets out of argv)."""

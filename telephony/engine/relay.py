@@ -12,26 +12,16 @@ of starting one before the browser has the answer, which hangs calls.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 
+from telephony.engine.child import ChildProcess, die_with_parent
+
 _logger = logging.getLogger("telephony.engine.relay")
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` of the engine's children: SIGTERM when the controller
-    dies, even by SIGKILL, so no Kamailio or rtpengine outlives it (Linux)."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def find_rtpengine() -> str:
@@ -46,7 +36,7 @@ def find_rtpengine() -> str:
     return path
 
 
-class MediaRelay:
+class MediaRelay(ChildProcess):
     """One rtpengine child process: ng control on ``127.0.0.1:ng_port``."""
 
     def __init__(self, state_dir: str, ng_port: int, port_min: int, port_max: int):
@@ -117,19 +107,3 @@ class MediaRelay:
             except OSError:
                 return False
         return b"pong" in reply
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
