@@ -56,6 +56,8 @@ RTP_PORTS_PER_WORKER = 100
 # The main loop wakes for worker messages and commands (wake socket); this
 # bounds how long supervision (dead workers, spares, the edge) can wait.
 LOOP_SECONDS = 0.25
+# The edge's registrations (phone.state events) and liveness, checked this often.
+EDGE_POLL_SECONDS = 1.0
 # Spare workers: free click-to-call slots for this many seconds of the recent
 # dial rate (a worker starts in 0.2-0.5 s on a busy 2-core machine), at least
 # two workers' worth (a few dials at once never wait), at most this many
@@ -194,6 +196,10 @@ class Controller:
         self.outbox.add("engine.started", None, {"version": ENGINE_VERSION})
         self.ring_logins = self._available_logins()
         self._spawn_worker()
+        if self.edge is not None:
+            threading.Thread(
+                target=self._registrations_loop, args=(self.edge,), name="edge", daemon=True
+            ).start()
         poller = threading.Thread(target=self._poll_loop, name="commands", daemon=True)
         poller.start()
         next_heartbeat = time.monotonic() + self.options.heartbeat
@@ -467,10 +473,10 @@ class Controller:
             )
 
     def _watch_edge(self, now: float) -> None:
-        """Restart a dead edge; turn phone registrations into phone.state events."""
+        """Restart a dead edge or media relay (registrations: _registrations_loop)."""
         if self.edge is None or now < self.next_edge_poll:
             return
-        self.next_edge_poll = now + 1
+        self.next_edge_poll = now + EDGE_POLL_SECONDS
         if self.relay is not None and not self.relay.alive():
             _logger.error("media relay died: restarting it")
             try:
@@ -483,8 +489,26 @@ class Controller:
                 self.edge.restart()
             except RuntimeError as error:
                 _logger.error("SIP edge restart failed: %s", error)
+
+    def _registrations_loop(self, edge: Any) -> None:
+        """Thread: ask the edge for its registrations (``kamcmd ul.dump``, tens
+        of ms on a busy machine) and hand changes to the main loop, which must
+        not wait for it while a dial is due. A dead or restarting edge does not
+        answer: skipped until it does."""
+        last: set[str] | None = None
+        while not self.stop_event.is_set():
+            now = edge.registrations()
+            if now is not None and now != last:
+                last = now
+                self.inbox.put(("registrations", now))
+                self._wake()
+            self.stop_event.wait(EDGE_POLL_SECONDS)
+
+    def _registrations_changed(self, now: set[str]) -> None:
+        """Turn phone registrations into phone.state events."""
+        if self.edge is None:
             return
-        added, removed = self.edge.poll_registrations()
+        added, removed = self.edge.update_registrations(now)
         for login in sorted(added):
             self.outbox.add("phone.state", None, {"login": login, "state": "registered"})
         for login in sorted(removed):
@@ -530,6 +554,8 @@ class Controller:
                 self._execute(item)
             elif kind == "greeting":
                 self._greeting_arrived(*item)
+            elif kind == "registrations":
+                self._registrations_changed(item)
 
     def _execute(self, command: dict[str, Any]) -> None:
         seq = int(command.get("seq", 0))

@@ -527,12 +527,16 @@ class SipEdge(ChildProcess):
         self._rpc([f"htable.delete workers {address}"])
         self.workers.discard(address)
 
-    def poll_registrations(self) -> tuple[set[str], set[str]]:
-        """(newly registered, newly unregistered) logins since the last poll."""
+    def registrations(self) -> set[str] | None:
+        """Logins registered now, None when the edge does not answer. Only runs
+        kamcmd: safe from a thread other than the one changing the edge."""
         output = self._rpc(["ul.dump brief"])
         if output is None:
-            return set(), set()
-        now = set(re.findall(r"AoR:\s*([A-Za-z0-9_.-]+)", output))
+            return None
+        return set(re.findall(r"AoR:\s*([A-Za-z0-9_.-]+)", output))
+
+    def update_registrations(self, now: set[str]) -> tuple[set[str], set[str]]:
+        """(newly registered, newly unregistered) logins against the last update."""
         added, removed = now - self.registered, self.registered - now
-        self.registered = now
+        self.registered = set(now)
         return added, removed

@@ -420,7 +420,9 @@ class MediaWorker:
     def on_leg_media(self, leg: Leg) -> None:
         if isinstance(leg.session, InboundSession):
             self.incoming.on_leg_media(leg)
-        elif leg.role == "client" or leg.session.bridged:
+        else:
+            # Either leg: a user who resumes a call the client answered while it
+            # was on hold is bridged now (_bridge waits for both legs' media).
             self._bridge(leg.session)
 
     def _audio(self, leg: Leg) -> Any:

@@ -30,6 +30,7 @@ from telephony.engine.testline import Registrar  # noqa: F401 - the tests import
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
+PAUSE_AT = 0.6  # a ``pause*`` user's call: on hold this long after answering, as long
 
 
 # -- helpers ----------------------------------------------------------------
@@ -448,6 +449,9 @@ class UserAgentProcess:
     Behaviour per called user: ``noanswer*`` rings forever, ``busy*`` and
     ``486*`` answer 486, anything else answers after 0.2 s, plays ``tone``
     and records what it hears; it hangs up after ``hold`` seconds if set.
+    ``pause*`` puts the call on hold PAUSE_AT seconds after it is confirmed
+    and resumes it as long after (re-INVITEs; logs "hold" and "unhold");
+    ``late*`` answers after 1.5 PAUSE_AT (while such a call is on hold).
     ``answer`` overrides that for every call: "never" (rings forever) or a
     delay in seconds. ``call=(uri, number)`` places one call at start, from
     ``number`` (a provider delivering an incoming call); it logs "calling",
@@ -590,6 +594,7 @@ def _ua_main(args: argparse.Namespace) -> None:
             self.path = ""
             self.hangup_at = None
             self.hold = args.hold
+            self.pause_at: list[tuple[float, str]] = []  # ("hold" | "unhold") due
 
         def onCallState(self, prm):  # noqa: N802
             info = self.getInfo()
@@ -599,6 +604,9 @@ def _ua_main(args: argparse.Namespace) -> None:
                 log("confirmed", user=self.user)
                 if self.hold > 0:
                     self.hangup_at = time.monotonic() + self.hold
+                if self.user.startswith("pause"):
+                    now = time.monotonic()
+                    self.pause_at = [(now + PAUSE_AT, "hold"), (now + 2 * PAUSE_AT, "unhold")]
             elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.player = None
                 self.recorder = None  # closes the WAV
@@ -613,6 +621,11 @@ def _ua_main(args: argparse.Namespace) -> None:
                     and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
                 ):
                     audio = self.getAudioMedia(index)
+                    if self.player is not None:
+                        # A re-INVITE (hold, resume) may recreate the stream,
+                        # even under the same port number: connect it again.
+                        self.player.startTransmit(audio)
+                        audio.startTransmit(self.recorder)
                     if self.player is None:
                         self.player = pj.AudioMediaPlayer()
                         self.player.createPlayer(tone_path, 0)
@@ -648,6 +661,8 @@ def _ua_main(args: argparse.Namespace) -> None:
                 return
             if args.answer != "auto":
                 pending_answers.append((time.monotonic() + float(args.answer), call))
+            elif call.user.startswith("late"):
+                pending_answers.append((time.monotonic() + 1.5 * PAUSE_AT, call))
             elif not call.user.startswith("noanswer"):
                 pending_answers.append((time.monotonic() + 0.2, call))
 
@@ -690,6 +705,18 @@ def _ua_main(args: argparse.Namespace) -> None:
                     except pj.Error:
                         pass
         for call in list(calls.values()):
+            while call.pause_at and now >= call.pause_at[0][0]:
+                what = call.pause_at.pop(0)[1]
+                try:
+                    if what == "hold":
+                        call.setHold(pj.CallOpParam(True))
+                    else:
+                        resume = pj.CallOpParam(True)
+                        resume.opt.flag = pj.PJSUA_CALL_UNHOLD
+                        call.reinvite(resume)
+                    log(what, user=call.user)
+                except pj.Error as error:
+                    log("error", user=call.user, what=what, reason=str(error.reason))
             if call.hangup_at and now > call.hangup_at:
                 call.hangup_at = None
                 try:

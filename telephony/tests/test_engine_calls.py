@@ -41,7 +41,7 @@ def rig():
                 ],
                 users=[
                     {"login": login, "password": "x", "extension": "101", "name": "U"}
-                    for login in ("acme_101", "noanswer_102", "acme_103")
+                    for login in ("acme_101", "noanswer_102", "acme_103", "pause_104")
                 ],
                 settings={"ring_time": 3, "recording": True},
             )
@@ -118,6 +118,52 @@ def test_click_to_call_bridges_both_ways_and_uploads_mp3(rig):
     wait_until(lambda: not os.listdir(os.path.join(engine.state_dir, "outbox")), 10)
     recordings = os.path.join(engine.state_dir, "recordings")
     wait_until(lambda: not [n for n in os.listdir(recordings) if n != "active"], 10)
+
+
+def test_hold_and_resume_on_the_desk_phone_keeps_both_sides_in_the_recording(rig):
+    """The desk phone puts the call on hold and resumes it (re-INVITEs): pjsua
+    recreates the worker's stream, which is connected again both ways and to
+    the recorder."""
+    odoo, engine, phone, provider = rig
+    call_id = dial(odoo, 21, login="pause_104")
+    check_resumed(odoo, phone, provider, call_id, "89161234567")
+
+
+def test_client_answering_while_the_user_holds_is_bridged_on_resume(rig):
+    """The user puts the call on hold while the client's phone rings; the
+    client answers during the hold: both talk once the user resumes."""
+    odoo, engine, phone, provider = rig
+    call_id = dial(odoo, 22, login="pause_104", dial_string="late89161234567")
+    check_resumed(odoo, phone, provider, call_id, "late89161234567")
+    hold = phone.find("hold", user="pause_104")[-1]["t"]
+    answered = provider.find("confirmed", user="late89161234567")[-1]["t"]
+    assert hold < answered < phone.find("unhold", user="pause_104")[-1]["t"]
+
+
+def check_resumed(odoo, phone, provider, call_id: str, client: str) -> None:
+    """The call was answered, put on hold and resumed by the user (pause_104):
+    after the resume the client hears the user, the user hears the client and
+    the recording holds both."""
+    end = ended(odoo, call_id)
+    assert end["data"]["outcome"] == "answered", end
+    assert odoo.events_of("call.bridged", call_id)
+    said = wait_until(lambda: provider.find("disconnected", user=client), 10)[-1]["path"]
+    heard = wait_until(lambda: phone.find("disconnected", user="pause_104"), 10)[-1]["path"]
+    media_at = [e for e in provider.find("media", user=client) if e["path"] == said][0]["t"]
+    resumed = [e for e in phone.find("unhold", user="pause_104") if e["t"] > media_at - 2][0]
+    after_at = resumed["t"] - media_at + 0.4
+    samples, rate = read_wav(said)
+    after = samples[int(after_at * rate) :]
+    assert len(after) > 0.5 * rate, len(samples) / rate
+    assert goertzel_ratio(after, rate, 440) > 0.3
+    samples, rate = read_wav(heard)
+    assert goertzel_ratio(samples[-int(0.5 * rate) :], rate, 1000) > 0.3
+    mp3 = wait_until(lambda: odoo.recordings.get(call_id), 20, message="recording")
+    samples, rate = read_mp3(mp3)
+    after = samples[int(after_at * rate) :]
+    assert len(after) > 0.5 * rate, len(samples) / rate
+    assert goertzel_ratio(after, rate, 440) > 0.2
+    assert goertzel_ratio(after, rate, 1000) > 0.2
 
 
 def test_user_does_not_answer(rig):
