@@ -544,31 +544,9 @@ class InboundCalls:
         if session.ended or (session.legs_alive and not force):
             return
         session.ended = True
-        worker = self.worker
-        worker.sessions.pop(session.call_id, None)
         session.player = session.ringback = None
-        wav_path = None
-        if session.recorder is not None:
-            session.recorder = None  # deleting it closes the WAV
-            wav_path = session.wav_path
-        session.media = None
-        if session.ring_account is not None:
-            try:
-                session.ring_account.shutdown()
-            except Exception as error:
-                _logger.debug("ring account shutdown: %s", error)
-            session.ring_account = None
-        data: dict[str, Any] = {
-            "outcome": session.outcome or "failed",
-            "reason": (session.reason or "")[:200],
-        }
-        if session.code:
-            data["code"] = int(session.code)
-        worker.emit("call.ended", session.call_id, data)
-        if wav_path and os.path.exists(wav_path):
-            worker.recording_closed(session.call_id, wav_path)
-        worker.send("call_done", session.call_id)
-        _logger.info("call %s ended: %s (%s)", session.call_id, data["outcome"], data["reason"])
+        account, session.ring_account = session.ring_account, None
+        self.worker.finish_session(session, account)
 
     # -- timers ----------------------------------------------------------------------
     def check_timers(self, session: InboundSession, now: float) -> None:

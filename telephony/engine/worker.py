@@ -546,6 +546,12 @@ class MediaWorker:
         if session.ended or (session.legs_alive and not force):
             return
         session.ended = True
+        account, session.caller_account = session.caller_account, None
+        self.finish_session(session, account)
+
+    def finish_session(self, session: Any, account: Any) -> None:
+        """The end of any call, outgoing or incoming: close its recorder, drop
+        the account that gave it its caller id, report, free the slot."""
         self.sessions.pop(session.call_id, None)
         wav_path = None
         if session.recorder is not None:
@@ -553,12 +559,11 @@ class MediaWorker:
             session.recorder = None
             wav_path = session.wav_path
         session.media = None
-        if session.caller_account is not None:
+        if account is not None:
             try:
-                session.caller_account.shutdown()
+                account.shutdown()
             except Exception as error:
                 _logger.debug("caller account shutdown: %s", error)
-            session.caller_account = None
         data: dict[str, Any] = {
             "outcome": session.outcome or "failed",
             "reason": (session.reason or "")[:200],
@@ -569,7 +574,7 @@ class MediaWorker:
         if wav_path and os.path.exists(wav_path):
             self.recording_closed(session.call_id, wav_path)
         self.send("call_done", session.call_id)
-        _logger.info("call %s ended: %s", session.call_id, data["outcome"])
+        _logger.info("call %s ended: %s (%s)", session.call_id, data["outcome"], data["reason"])
 
     def recording_closed(self, call_id: str, wav_path: str) -> None:
         """Its recorder is deleted: hand the WAV over once pjmedia has written
