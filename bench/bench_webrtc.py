@@ -40,6 +40,7 @@ from telephony.tests.engine_fixtures import (  # noqa: E402
     FakeOdoo,
     Registrar,
     UserAgentProcess,
+    trunk_account,
     wait_until,
     write_tone,
 )
@@ -107,20 +108,8 @@ def main() -> int:
             UserAgentProcess(workdir, "provider", 1100, hold=TALK) as provider,
             Registrar({"tell": "trunk-pw"}, relay_to=("127.0.0.1", provider.port)) as trunk,
         ):
-            address = f"127.0.0.1:{trunk.port}"
             odoo.config.update(
-                accounts=[
-                    {
-                        "id": 3,
-                        "sequence": 1,
-                        "user": "tell",
-                        "password": "trunk-pw",
-                        "domain": address,
-                        "host": address,
-                        "number": "tell",
-                        "replace": "",
-                    }
-                ],
+                accounts=[trunk_account(trunk.port)],
                 users=[{"login": LOGIN, "password": PASSWORD, "extension": "101", "name": "U"}],
                 settings={"ring_time": 15, "recording": True},
             )

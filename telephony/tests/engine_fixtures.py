@@ -331,6 +331,23 @@ class FakeOdoo:
         return Handler
 
 
+def trunk_account(
+    port: int, account_id: int = 3, password: str = "trunk-pw", replace: str = ""
+) -> dict:
+    """The engine's configuration of a SIP account "tell" at 127.0.0.1:``port``."""
+    address = f"127.0.0.1:{port}"
+    return {
+        "id": account_id,
+        "sequence": 1,
+        "user": "tell",
+        "password": password,
+        "domain": address,
+        "host": address,
+        "number": "tell",
+        "replace": replace,
+    }
+
+
 # -- the engine under test ------------------------------------------------------
 class EngineProcess:
     """``python -m telephony.engine`` as a child process against a FakeOdoo."""

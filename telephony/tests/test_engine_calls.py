@@ -12,6 +12,7 @@ from telephony.tests.engine_fixtures import (
     goertzel_ratio,
     read_mp3,
     read_wav,
+    trunk_account,
     wait_until,
 )
 
@@ -27,18 +28,7 @@ def rig():
             UserAgentProcess(workdir, "provider", 1000, hold=2.5) as provider,
         ):
             odoo.config.update(
-                accounts=[
-                    {
-                        "id": 3,
-                        "sequence": 1,
-                        "user": "tell",
-                        "password": "pw",
-                        "domain": f"127.0.0.1:{provider.port}",
-                        "host": f"127.0.0.1:{provider.port}",
-                        "number": "tell",
-                        "replace": "^7/8",
-                    }
-                ],
+                accounts=[trunk_account(provider.port, password="pw", replace="^7/8")],
                 users=[
                     {"login": login, "password": "x", "extension": "101", "name": "U"}
                     for login in ("acme_101", "noanswer_102", "acme_103", "pause_104")

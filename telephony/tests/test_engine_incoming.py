@@ -24,6 +24,7 @@ from telephony.tests.engine_fixtures import (
     goertzel_ratio,
     read_mp3,
     read_wav,
+    trunk_account,
     wait_until,
     write_tone,
 )
@@ -137,20 +138,8 @@ def rig():
     with tempfile.TemporaryDirectory(prefix="engine-in-") as workdir, FakeOdoo() as odoo:
         with UserAgentProcess(workdir, "forward", FORWARD_HZ, hold=3.0) as forward:
             with Registrar({"tell": "trunk-pw"}, relay_to=("127.0.0.1", forward.port)) as provider:
-                address = f"127.0.0.1:{provider.port}"
                 odoo.config.update(
-                    accounts=[
-                        {
-                            "id": 3,
-                            "sequence": 1,
-                            "user": "tell",
-                            "password": "trunk-pw",
-                            "domain": address,
-                            "host": address,
-                            "number": "tell",
-                            "replace": "",
-                        }
-                    ],
+                    accounts=[trunk_account(provider.port)],
                     users=[
                         {
                             "login": login,

@@ -28,6 +28,7 @@ from telephony.tests.engine_fixtures import (
     goertzel_ratio,
     read_mp3,
     read_wav,
+    trunk_account,
     wait_until,
     write_tone,
 )
@@ -136,20 +137,7 @@ def test_click_to_call_rings_the_browser_and_bridges_audio_both_ways(rig):
         UserAgentProcess(rig.workdir, "provider", PROVIDER_HZ, hold=6.0) as provider,
         browser,
     ):
-        rig.odoo.set_config(
-            accounts=[
-                {
-                    "id": 3,
-                    "sequence": 1,
-                    "user": "tell",
-                    "password": "trunk-pw",
-                    "domain": f"127.0.0.1:{provider.port}",
-                    "host": f"127.0.0.1:{provider.port}",
-                    "number": "tell",
-                    "replace": "",
-                }
-            ]
-        )
+        rig.odoo.set_config(accounts=[trunk_account(provider.port)])
         wait_until(lambda: rig.pages.find("registered", name), 30, message="registered")
         wait_until(lambda: phone_state(rig.odoo, "acme_101") == "registered", 10)
         time.sleep(1.5)  # the new account reached the workers
@@ -221,21 +209,7 @@ def incoming_call(rig: Rig, browser_answer: float, desk_answer: str) -> Incoming
         ) as desk,
         browser,
     ):
-        address = f"127.0.0.1:{provider.port}"
-        rig.odoo.set_config(
-            accounts=[
-                {
-                    "id": 4,
-                    "sequence": 1,
-                    "user": "tell",
-                    "password": "trunk-pw",
-                    "domain": address,
-                    "host": address,
-                    "number": "tell",
-                    "replace": "",
-                }
-            ]
-        )
+        rig.odoo.set_config(accounts=[trunk_account(provider.port, account_id=4)])
         wait_until(lambda: rig.pages.find("registered", name), 30, message="registered")
         for login in USERS:
             wait_until(lambda login=login: phone_state(rig.odoo, login) == "registered", 10)
