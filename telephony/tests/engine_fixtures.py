@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,6 +57,17 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, message: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def require_kamailio() -> str:
+    """Kamailio where the engine finds it (``SipEdge``: on PATH, else
+    /usr/sbin); raise when it is missing, so that its tests fail, never skip."""
+    path = shutil.which("kamailio") or "/usr/sbin/kamailio"
+    if not os.access(path, os.X_OK):
+        raise AssertionError(
+            "Kamailio is not installed (Debian package kamailio, which bin/setup installs)"
+        )
+    return path
 
 
 def write_tone(path: str, frequency: float, seconds: float = 2.0, rate: int = 8000) -> str:
