@@ -96,33 +96,38 @@ class TelephonyEngineController(http.Controller):
                 raise protocol.EventError("'after' and 'wait' must be numbers.")
             engine._touch()
             commands = engine._commands_after(after)
-            deadline = time.monotonic() + max(0, min(wait, LONG_POLL_MAX))
-            while not commands and time.monotonic() < deadline:
-                # Commit what we have so the notify of a new command can reach us.
-                request.env.cr.commit()  # pylint: disable=invalid-commit
-                self._wait_for_command(deadline - time.monotonic())
-                commands = engine._commands_after(after)
+            timeout = max(0, min(wait, LONG_POLL_MAX))
+            if not commands and timeout:
+                commands = self._wait_for_commands(engine, after, time.monotonic() + timeout)
             config = engine._config_payload()
             return {"commands": commands, "config_version": config["version"]}
 
         return self._handle(protocol.MAX_EVENTS_BODY, handler)
 
     @staticmethod
-    def _wait_for_command(timeout):
-        if timeout <= 0:
-            return
-        if odoo.tools.config["test_enable"] and request.env.registry.in_test_mode():
-            # A test cursor never commits, so no notify can arrive: just wait.
-            time.sleep(min(timeout, 0.2))
-            return
-        with odoo.sql_db.db_connect(request.env.cr.dbname).cursor() as cr:
-            cr.execute("LISTEN telephony_command")
-            # LISTEN only takes effect at commit.
-            cr.commit()  # pylint: disable=invalid-commit
-            connection = cr._cnx
-            select.select([connection], [], [], min(timeout, LONG_POLL_MAX))
-            connection.poll()
-            connection.notifies.clear()
+    def _wait_for_commands(engine, after, deadline):
+        """The commands after ``after`` once there are some, or none at
+        ``deadline``; woken by the NOTIFY sent at the commit of a command."""
+        with odoo.sql_db.db_connect(request.env.cr.dbname).cursor() as listener:
+            listener.execute("LISTEN telephony_command")
+            # LISTEN only takes effect at commit. Listening before looking
+            # again: a command committed in between wakes us, it is not missed.
+            listener.commit()  # pylint: disable=invalid-commit
+            connection = listener._cnx
+            try:
+                while True:
+                    # A new snapshot, in which the commands committed so far show.
+                    request.env.cr.commit()  # pylint: disable=invalid-commit
+                    commands = engine._commands_after(after)
+                    left = deadline - time.monotonic()
+                    if commands or left <= 0:
+                        return commands
+                    select.select([connection], [], [], left)
+                    connection.poll()
+                    connection.notifies.clear()
+            finally:
+                # The connection goes back to the pool: stop queueing notifies on it.
+                listener.execute("UNLISTEN telephony_command")
 
     @engine_route("/telephony/engine/recording")
     def engine_recording(self):

@@ -1,5 +1,4 @@
 import logging
-import threading
 import time
 from datetime import datetime, timezone
 
@@ -682,7 +681,7 @@ class TelephonyCall(models.Model):
         with their recordings, recordings older than theirs (keeping the calls),
         and stale journal rows.
 
-        Works in batches, committing each one outside tests; when the time
+        Works in batches, committing each one; when the time
         budget runs out the cron reports what remains and Odoo runs it again.
         """
         settings = self.env["res.config.settings"]
@@ -707,9 +706,8 @@ class TelephonyCall(models.Model):
         self.env["telephony.command"].sudo().search([("create_date", "<", week_ago)]).unlink()
         self.env["telephony.event"].sudo().search([("received_at", "<", week_ago)]).unlink()
         self.env["telephony.nonce"].sudo()._gc(time.time())
-        if _auto_commit():
-            # Free the disk now rather than at the next autovacuum.
-            self.env["ir.attachment"]._gc_file_store()
+        # Free the disk now rather than at the next autovacuum.
+        self.env["ir.attachment"]._gc_file_store()
 
     @api.model
     def _purge_calls_before(self, limit, batch_size, deadline):
@@ -731,9 +729,8 @@ class TelephonyCall(models.Model):
             self.sudo().browse(ids)._purge()
             done += len(ids)
             last_id = ids[-1]
-            if _auto_commit():
-                # A batch is kept once done: the next run starts where this one stopped.
-                cr.commit()  # pylint: disable=invalid-commit
+            # A batch is kept once done: the next run starts where this one stopped.
+            cr.commit()  # pylint: disable=invalid-commit
             if time.monotonic() > deadline:
                 cr.execute("SELECT count(*) FROM telephony_call WHERE start_date < %s", (limit,))
                 return done, cr.fetchone()[0]
@@ -759,9 +756,8 @@ class TelephonyCall(models.Model):
             self.env["ir.attachment"].sudo().browse(ids).unlink()
             self.invalidate_model(["recording_id", "recording_file"])
             done += len(ids)
-            if _auto_commit():
-                # A batch is kept once done: the next run starts where this one stopped.
-                cr.commit()  # pylint: disable=invalid-commit
+            # A batch is kept once done: the next run starts where this one stopped.
+            cr.commit()  # pylint: disable=invalid-commit
             if time.monotonic() > deadline:
                 cr.execute(
                     "SELECT count(*) FROM telephony_call "
@@ -830,11 +826,6 @@ class TelephonyCall(models.Model):
             (*bounds, ids),
         )
         self.env.invalidate_all(flush=False)
-
-
-def _auto_commit():
-    """Whether a long job may commit its batches (never inside a test)."""
-    return not getattr(threading.current_thread(), "testing", False)
 
 
 def _int_param(value, default):

@@ -1,8 +1,13 @@
+import contextlib
 import itertools
 import time
 import uuid
 
-from odoo.tests import HttpCase, TransactionCase, new_test_user
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import DummyRLock, Registry
+from odoo.tests import BaseCase, HttpCase, TransactionCase, new_test_user
+from odoo.tests.common import HOST, get_db_name
 
 from ..telephony import protocol
 
@@ -83,3 +88,63 @@ class TelephonyHttpCommon(HttpCase, TelephonyCommon):
         return self.signed_post(
             "/telephony/engine/events", {"protocol": 1, "events": list(events)}, **kwargs
         )
+
+
+class CommittingCase(BaseCase):
+    """For the paths that commit: no test transaction, cursors that commit.
+
+    What a test creates is committed for real, so it deletes it again at
+    cleanup. The test server serves these tests' requests outside test mode,
+    each in a transaction of its own, as in production.
+    """
+
+    def setUp(self):
+        super().setUp()
+        # The test runner holds the registries' lock while tests run; the
+        # server's requests must get their registry meanwhile (as in test
+        # mode, which swaps that lock the same way).
+        self.patch(Registry, "_lock", DummyRLock())
+
+    @contextlib.contextmanager
+    def committing_env(self):
+        """A superuser environment whose cursor commits at the end of the block."""
+        registry = Registry(get_db_name())
+        assert not registry.in_test_mode(), "a committing test runs outside test mode"
+        with registry.cursor() as cr:
+            yield api.Environment(cr, SUPERUSER_ID, {})
+
+    def delete_at_cleanup(self, model, ids):
+        def delete():
+            with self.committing_env() as env:
+                env[model].browse(ids).exists().unlink()
+
+        self.addCleanup(delete)
+
+    def set_params(self, **params):
+        """Set ``ip_telephony.*`` parameters; their old values come back at cleanup."""
+        with self.committing_env() as env:
+            config = env["ir.config_parameter"]
+            for key, value in params.items():
+                name = f"ip_telephony.{key}"
+                self.addCleanup(self._set_param, name, config.get_param(name))
+                config.set_param(name, value)
+
+    def _set_param(self, name, value):
+        with self.committing_env() as env:
+            env["ir.config_parameter"].set_param(name, value)
+
+    def wait_for(self, predicate, timeout, message):
+        """Poll ``predicate(env)`` on fresh committed data until it holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.committing_env() as env:
+                value = predicate(env)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                self.fail(f"timed out after {timeout}s waiting for {message}")
+            time.sleep(0.05)
+
+    @staticmethod
+    def server_url(path):
+        return f"http://{HOST}:{odoo.tools.config['http_port']}{path}"

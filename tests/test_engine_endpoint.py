@@ -1,12 +1,15 @@
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import patch
+
+import requests
 
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..telephony import protocol
-from .common import TelephonyHttpCommon, make_event
+from .common import CommittingCase, TelephonyHttpCommon, make_event
 
 EVENTS = "/telephony/engine/events"
 
@@ -307,3 +310,61 @@ class TestEngineCommandsAndConfig(TelephonyHttpCommon):
             content_type="audio/mpeg",
         )
         self.assertEqual(not_mp3.status_code, 400)
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestCommandsLongPollCommitted(CommittingCase):
+    """The engine's long poll as in production: each request commits, and a
+    command committed by another transaction wakes the waiting poll through
+    PostgreSQL's LISTEN/NOTIFY."""
+
+    def setUp(self):
+        super().setUp()
+        with self.committing_env() as env:
+            engine = env["telephony.engine"].create({"name": "Long poll test engine"})
+            self.engine_id, self.key, self.secret = engine.id, engine.key, engine.secret
+        # Its commands and nonces go with it (cascade).
+        self.delete_at_cleanup("telephony.engine", [self.engine_id])
+
+    def poll(self, after, wait):
+        """One long poll; returns its commands and when it returned."""
+        body = protocol.encode({"protocol": 1, "after": after, "wait": wait})
+        headers = protocol.signed_headers(self.key, self.secret, body)
+        headers["Content-Type"] = "application/json"
+        response = requests.post(
+            self.server_url("/telephony/engine/commands"),
+            data=body,
+            headers=headers,
+            timeout=wait + 30,
+        )
+        self.assertEqual(response.status_code, 200, response.text)
+        return response.json()["commands"], time.monotonic()
+
+    def requests_seen(self, env):
+        """Signed requests this engine made, as committed (one nonce each)."""
+        return env["telephony.nonce"].search_count([("engine_id", "=", self.engine_id)])
+
+    def test_a_committed_command_wakes_the_waiting_poll(self):
+        # Nothing queued: the poll waits its whole time, and commits its visit.
+        started = time.monotonic()
+        commands, returned = self.poll(0, 2)
+        self.assertEqual(commands, [])
+        self.assertGreaterEqual(returned - started, 1.9)
+        with self.committing_env() as env:
+            self.assertTrue(env["telephony.engine"].browse(self.engine_id).last_seen)
+            self.assertEqual(self.requests_seen(env), 1)
+
+        with ThreadPoolExecutor(1) as pool:
+            # A poll that would wait 20 s. It commits its request (the nonce)
+            # once it listens, just before it looks for commands and waits.
+            waiting = pool.submit(self.poll, 0, 20)
+            self.wait_for(lambda env: self.requests_seen(env) == 2, 15, "the second poll")
+            with self.committing_env() as env:
+                engine = env["telephony.engine"].browse(self.engine_id)
+                command = engine._queue_command("config.changed", {"at": time.time()}, ttl=60)
+                seq = command.id
+            committed = time.monotonic()
+            commands, returned = waiting.result(timeout=40)
+        self.assertEqual([(c["seq"], c["type"]) for c in commands], [(seq, "config.changed")])
+        # Woken by the commit, not by the end of its wait (20 s).
+        self.assertLess(returned - committed, 10)
