@@ -157,6 +157,7 @@ class FakeOdoo:
         self.greeting: bytes | None = None  # WAV served by the greeting route
         self.greeting_fetches: list[str] = []  # versions the engine asked for
         self.config_fetches = 0
+        self.command_polls = 0  # long polls received (answered or waiting)
         self.bad_signatures = 0
         self.down = False
         self.cond = threading.Condition()
@@ -291,6 +292,8 @@ class FakeOdoo:
                 wait = min(float(payload.get("wait", 25)), 25)
                 deadline = time.monotonic() + wait
                 with fake.cond:
+                    fake.command_polls += 1
+                    fake.cond.notify_all()
                     while True:
                         pending = [c for c in fake.commands if c["seq"] > after]
                         left = deadline - time.monotonic()

@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 
 import pytest
@@ -27,6 +26,18 @@ from telephony.tests.engine_fixtures import (
 def _kamailio():
     """Every test here needs the edge: without Kamailio they fail, not skip."""
     require_kamailio()
+
+
+def edge_users(engine: EngineProcess, login: str) -> str:
+    """What the edge's users table holds for ``login`` (kamcmd's answer)."""
+    ctl = os.path.join(engine.state_dir, "edge", "kamailio_ctl")
+    answer = subprocess.run(
+        ["kamcmd", "-s", f"unix:{ctl}", "htable.get", "users", f"s:{login}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return answer.stdout
 
 
 def flood(port: int, count: int) -> list[str]:
@@ -120,8 +131,12 @@ def test_phones_register_at_the_edge_and_are_rung_through_it():
                         {"login": "acme_102", "password": "phone-pw-new"},
                     ]
                 )
-                wait_until(lambda: "phone-pw-new" in str(odoo.config), 1)
-                time.sleep(1.5)  # config.changed -> fetch -> kamcmd
+                # config.changed -> fetch -> kamcmd: the edge knows the new password.
+                wait_until(
+                    lambda: "phone-pw-new" in edge_users(engine, "acme_102"),
+                    15,
+                    message="the new password in the edge",
+                )
                 with UserAgentProcess(
                     workdir, "renewed", 440, register=(edge, "acme_102", "phone-pw-new")
                 ) as renewed:

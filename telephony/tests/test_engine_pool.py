@@ -11,7 +11,7 @@ import pytest
 
 from telephony.engine import controller as controller_module
 from telephony.engine.controller import CALLS_PER_WORKER, Controller, Options, WorkerHandle
-from telephony.tests.engine_fixtures import FakeOdoo, write_tone
+from telephony.tests.engine_fixtures import FakeOdoo, wait_until, write_tone
 
 
 class _Process:
@@ -123,7 +123,7 @@ def test_a_dial_wakes_the_main_loop_at_once(controller):
         poller = threading.Thread(target=ctl._poll_loop, daemon=True)
         poller.start()
         try:
-            time.sleep(0.3)  # the poller waits in its long poll
+            wait_until(lambda: odoo.command_polls, 10, message="the poller's long poll")
             threading.Timer(0.2, odoo.queue, ("hangup", {"engine_call_id": "c-x"})).start()
             started = time.monotonic()
             ctl._pump_workers(10.0)  # the main loop's wait, with no worker at all

@@ -185,6 +185,36 @@ def test_empty_zip_is_valid():
 
 
 def test_zip_stream_can_stop_early():
-    stream = zip_stream([_member(f"{n}.mp3", b"x" * 200_000) for n in range(3)], chunk_size=4096)
-    next(stream)
+    """A download cancelled after its first chunk: the stream stops without
+    an error, the file it was reading is closed, the others are never opened."""
+    opened, closed = [], []
+
+    class Source(io.BytesIO):
+        def close(self):
+            closed.append(self.getvalue()[:1])
+            super().close()
+
+    def member(n):
+        def open_():
+            opened.append(n)
+            return Source(bytes([n]) * 200_000)
+
+        return ZipMember(f"{n}.mp3", dt.datetime(2024, 5, 1), open_, size=200_000)
+
+    consumed = []
+
+    def members():
+        for n in range(3):
+            consumed.append(n)
+            yield member(n)
+
+    stream = zip_stream(members(), chunk_size=4096)
+    first = next(stream)
+    assert first.startswith(b"PK\x03\x04")
+    assert len(first) < 200_000
     stream.close()
+    assert opened == [0]
+    assert closed == [bytes([0])]
+    assert consumed == [0]
+    with pytest.raises(StopIteration):
+        next(stream)
