@@ -474,6 +474,136 @@ class EngineProcess:
             return source.read()
 
 
+# -- SIPp as the provider ----------------------------------------------------------
+SIPP_RECEIVE_INVITE = """
+  <recv request="INVITE" />
+  <send><![CDATA[
+
+SIP/2.0 100 Trying
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>"""
+
+SIPP_REFUSE = """
+  <send><![CDATA[
+
+SIP/2.0 {code} {reason}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" />"""
+
+SIPP_NEVER_ANSWER = """
+  <send><![CDATA[
+
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="CANCEL" />
+  <send><![CDATA[
+
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [last_cseq_number] INVITE
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" />"""
+
+
+def udp_port_bound(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (UDP), from /proc."""
+    wanted = f"0100007F:{port:04X}"
+    with open("/proc/net/udp") as table:
+        return any(line.split()[1] == wanted for line in list(table)[1:])
+
+
+class SippProvider:
+    """SIPp as what answers behind the provider: another SIP stack than pjsua2.
+
+    ``answer`` is a status code ("403", "503": 100 Trying, then that final
+    answer) or "never" (180 Ringing until the caller's CANCEL, then 487).
+    ``messages()`` is SIPp's trace of what it received and sent.
+    """
+
+    REASONS = {"403": "Forbidden", "404": "Not Found", "503": "Service Unavailable"}
+
+    def __init__(self, workdir: str, name: str, answer: str):
+        self.port = free_udp_port()
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.messages_path = os.path.join(self.dir, "messages.log")
+        if answer == "never":
+            body = SIPP_NEVER_ANSWER
+        else:
+            body = SIPP_REFUSE.format(code=answer, reason=self.REASONS.get(answer, "Refused"))
+        self.scenario = os.path.join(self.dir, "provider.xml")
+        with open(self.scenario, "w") as out:
+            out.write(
+                '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+                f'<scenario name="{name}">{SIPP_RECEIVE_INVITE}{body}\n</scenario>\n'
+            )
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> SippProvider:
+        sipp = shutil.which("sipp")
+        if not sipp:
+            raise AssertionError("SIPp is not installed (Debian package sip-tester)")
+        self.proc = subprocess.Popen(
+            [sipp, "-sf", self.scenario, "-i", "127.0.0.1", "-p", str(self.port)]
+            + ["-nostdin", "-trace_msg", "-message_file", self.messages_path]
+            + ["-trace_err", "-error_file", os.path.join(self.dir, "errors.log")],
+            cwd=self.dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "stderr.log"), "w"),  # noqa: SIM115
+        )
+        wait_until(lambda: udp_port_bound(self.port), 10, message="SIPp listening")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def messages(self) -> str:
+        try:
+            with open(self.messages_path, errors="replace") as source:
+                return source.read()
+        except FileNotFoundError:
+            return ""
+
+
 # -- SIP user agent (phones, provider) -------------------------------------------
 class UserAgentProcess:
     """A pjsua2 user agent in its own process, observed through a JSON log.
