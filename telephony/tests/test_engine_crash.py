@@ -1,0 +1,185 @@
+"""The engine stopped with calls in progress: killed with -9 and started
+again, or stopped with SIGTERM (the drain)."""
+
+import json
+import os
+import signal
+import tempfile
+
+import pytest
+
+from telephony.tests.engine_fixtures import (
+    EngineProcess,
+    FakeOdoo,
+    UserAgentProcess,
+    trunk_account,
+    wait_until,
+)
+
+NUMBER = "+79161234567"
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes under ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as source:
+                stat = source.read()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as source:
+            return source.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as source:
+            return source.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "(gone)"
+
+
+def wait_gone(pids: set[int], timeout: float) -> None:
+    """Wait until none of ``pids`` runs; name those that still do."""
+    try:
+        wait_until(lambda: not [pid for pid in pids if running(pid)], timeout)
+    except AssertionError:
+        left = {pid: command_line(pid) for pid in pids if running(pid)}
+        raise AssertionError(f"still running after {timeout}s: {left}") from None
+
+
+def outbox_events(engine: EngineProcess) -> list[dict]:
+    """The events waiting on the engine's disk for Odoo."""
+    folder = os.path.join(engine.state_dir, "outbox")
+    events = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith((".jsonl", ".json")):
+            with open(os.path.join(folder, name)) as source:
+                events += [json.loads(line) for line in source if line.strip()]
+    return events
+
+
+@pytest.fixture
+def rig():
+    with tempfile.TemporaryDirectory(prefix="engine-crash-") as workdir, FakeOdoo() as odoo:
+        with (
+            UserAgentProcess(workdir, "phone", 440) as phone,
+            UserAgentProcess(workdir, "provider", 1000, hold=2.0) as provider,
+        ):
+            odoo.config.update(
+                accounts=[trunk_account(provider.port, password="pw")],
+                users=[
+                    {"login": login, "password": "x", "extension": "101", "name": "U"}
+                    for login in ("acme_101", "acme_102", "acme_103")
+                ],
+                settings={"ring_time": 10, "recording": True},
+            )
+            engines: list[EngineProcess] = []
+            try:
+                yield odoo, phone, provider, workdir, engines
+            finally:
+                for engine in engines:
+                    if engine.proc and engine.proc.poll() is None:
+                        engine.proc.kill()
+                        engine.proc.wait(timeout=10)
+
+
+def dial(odoo, odoo_call_id, login, dial_string):
+    odoo.queue(
+        "dial",
+        {"login": login, "number": NUMBER, "dial": dial_string, "account_id": 3},
+        call_id=odoo_call_id,
+    )
+    return wait_until(lambda: odoo.call_id_for(odoo_call_id), 15, message="call.created")
+
+
+def test_controller_killed_with_9_mid_call_and_started_again(rig):
+    odoo, phone, provider, workdir, engines = rig
+    engine = EngineProcess(odoo, workdir, phone_port=phone.port).start()
+    engines.append(engine)
+    # A long call (the client holds 20 s) in progress at the kill...
+    long_call = dial(odoo, 1, "acme_103", "7770001")
+    wait_until(lambda: odoo.events_of("call.bridged", long_call), 15, message="bridged")
+    # ...and a call that ends while Odoo is down: its end waits in the outbox.
+    short_call = dial(odoo, 2, "acme_101", "89161234502")
+    wait_until(lambda: odoo.events_of("call.bridged", short_call), 15, message="bridged")
+    odoo.down = True
+    wait_until(
+        lambda: [
+            e
+            for e in outbox_events(engine)
+            if e["type"] == "call.ended" and e.get("call_id") == short_call
+        ],
+        20,
+        message="call.ended in the outbox while Odoo is down",
+    )
+    children = descendants(engine.proc.pid)
+    assert children, "the engine runs its workers and edge as child processes"
+    engine.proc.send_signal(signal.SIGKILL)
+    engine.proc.wait(timeout=10)
+    # No worker, Kamailio or rtpengine outlives the controller.
+    wait_gone(children, 15)
+    assert not odoo.events_of("call.ended", short_call)
+
+    odoo.down = False
+    started = len(odoo.events_of("engine.started"))
+    again = EngineProcess(odoo, workdir, phone_port=phone.port)
+    engines.append(again)
+    again.start()
+    wait_until(
+        lambda: len(odoo.events_of("engine.started")) > started, 20, message="engine.started"
+    )
+    # What was waiting on disk arrives, once.
+    end = wait_until(lambda: odoo.events_of("call.ended", short_call), 20, message="call.ended")[0]
+    assert end["data"]["outcome"] == "answered"
+    for event in odoo.events_of(call_id=short_call):
+        assert odoo.deliveries.count(event["id"]) == 1, event
+    wait_until(lambda: odoo.recordings.get(short_call), 30, message="the recording")
+    assert odoo.recording_posts.count(short_call) == 1
+    # The commands carried out before the kill are not carried out again: a
+    # new dial is the next call created, and the old ones were created once.
+    third = dial(odoo, 3, "acme_102", "89161234503")
+    created = [e["data"]["odoo_call_id"] for e in odoo.events_of("call.created")]
+    assert created == [1, 2, 3], created
+    assert third not in (long_call, short_call)
+    assert again.stop() == 0, again.log()[-3000:]
+
+
+def test_sigterm_drains_a_call_in_progress(rig):
+    odoo, phone, provider, workdir, engines = rig
+    engine = EngineProcess(odoo, workdir, phone_port=phone.port).start()
+    engines.append(engine)
+    call_id = dial(odoo, 1, "acme_103", "7770001")
+    wait_until(lambda: odoo.events_of("call.bridged", call_id), 15, message="bridged")
+    children = descendants(engine.proc.pid)
+    assert engine.stop(timeout=30) == 0, engine.log()[-3000:]
+    # Delivered before the engine exited: the end of the call and its recording.
+    end = odoo.events_of("call.ended", call_id)
+    assert end and end[0]["data"]["outcome"] == "answered", odoo.events_of(call_id=call_id)
+    assert end[0]["data"]["reason"] == "engine stopped"
+    assert odoo.recordings.get(call_id), "the recording was not delivered before exit"
+    # Both ends were hung up, long before the client's 20 s.
+    wait_until(lambda: phone.find("disconnected", user="acme_103"), 5, message="user BYE")
+    wait_until(lambda: provider.find("disconnected", user="7770001"), 5, message="client BYE")
+    wait_gone(children, 10)
+    assert not outbox_events(engine)
