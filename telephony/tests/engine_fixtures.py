@@ -474,6 +474,17 @@ class EngineProcess:
             return source.read()
 
 
+def outbox_events(engine: EngineProcess) -> list[dict]:
+    """The events waiting on the engine's disk for Odoo."""
+    folder = os.path.join(engine.state_dir, "outbox")
+    events = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith((".jsonl", ".json")):
+            with open(os.path.join(folder, name)) as source:
+                events += [json.loads(line) for line in source if line.strip()]
+    return events
+
+
 # -- SIPp as the provider ----------------------------------------------------------
 SIPP_RECEIVE_INVITE = """
   <recv request="INVITE" />

@@ -1,7 +1,6 @@
 """The engine stopped with calls in progress: killed with -9 and started
 again, or stopped with SIGTERM (the drain)."""
 
-import json
 import os
 import signal
 import tempfile
@@ -12,6 +11,7 @@ from telephony.tests.engine_fixtures import (
     EngineProcess,
     FakeOdoo,
     UserAgentProcess,
+    outbox_events,
     trunk_account,
     wait_until,
 )
@@ -66,17 +66,6 @@ def wait_gone(pids: set[int], timeout: float) -> None:
     except AssertionError:
         left = {pid: command_line(pid) for pid in pids if running(pid)}
         raise AssertionError(f"still running after {timeout}s: {left}") from None
-
-
-def outbox_events(engine: EngineProcess) -> list[dict]:
-    """The events waiting on the engine's disk for Odoo."""
-    folder = os.path.join(engine.state_dir, "outbox")
-    events = []
-    for name in sorted(os.listdir(folder)):
-        if name.endswith((".jsonl", ".json")):
-            with open(os.path.join(folder, name)) as source:
-                events += [json.loads(line) for line in source if line.strip()]
-    return events
 
 
 @pytest.fixture
