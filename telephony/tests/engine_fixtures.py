@@ -439,6 +439,7 @@ class EngineProcess:
             ),
             *self.extra,
         ]
+        started = len(self.odoo.events_of("engine.started"))
         self.proc = subprocess.Popen(
             command,
             cwd=REPO,
@@ -446,7 +447,12 @@ class EngineProcess:
             stderr=open(self.log_path, "a"),  # noqa: SIM115
         )
         try:
-            wait_until(lambda: self.odoo.events_of("engine.started"), 20, message="engine.started")
+            # This run's engine.started: a restarted engine's fake Odoo has the first one.
+            wait_until(
+                lambda: len(self.odoo.events_of("engine.started")) > started,
+                20,
+                message="engine.started",
+            )
         except AssertionError as error:
             raise AssertionError(f"{error}\n--- engine log ---\n{self.log()[-4000:]}") from None
         return self
