@@ -31,9 +31,12 @@ def rig():
             UserAgentProcess(workdir, "phone", 440, hold=USER_HOLD) as phone,
             UserAgentProcess(workdir, "client", 1000, hold=30) as client,
             Registrar({"tell": "pw"}, relay_to=("127.0.0.1", client.port)) as front,
+            UserAgentProcess(workdir, "client2", 1500, hold=1) as client2,
+            Registrar({"tell": "pw2"}, relay_to=("127.0.0.1", client2.port)) as front2,
         ):
+            second = {**trunk_account(front2.port, account_id=4, password="pw2"), "sequence": 2}
             odoo.config.update(
-                accounts=[trunk_account(front.port, password="pw")],
+                accounts=[trunk_account(front.port, password="pw"), second],
                 users=[
                     {"login": login, "password": "x", "extension": "101", "name": "U"}
                     for login in ("acme_101", "noanswer_102", "777_103")
@@ -43,17 +46,17 @@ def rig():
             engine = EngineProcess(odoo, workdir, phone_port=phone.port).start()
             try:
                 wait_until(lambda: front.contacts.get("tell"), 15, message="trunk registered")
-                yield odoo, engine, phone, client, front, workdir
+                yield odoo, engine, phone, client, front, workdir, (front2, client2)
             finally:
                 front.relay_to = ("127.0.0.1", client.port)
                 code = engine.stop()
                 assert code == 0, engine.log()[-3000:]
 
 
-def dial(odoo, odoo_call_id, login="acme_101", dial_string="89161234567"):
+def dial(odoo, odoo_call_id, login="acme_101", dial_string="89161234567", account_id=3):
     odoo.queue(
         "dial",
-        {"login": login, "number": NUMBER, "dial": dial_string, "account_id": 3},
+        {"login": login, "number": NUMBER, "dial": dial_string, "account_id": account_id},
         call_id=odoo_call_id,
     )
     return wait_until(lambda: odoo.call_id_for(odoo_call_id), 10, message="call.created")
@@ -68,7 +71,7 @@ def ended(odoo, call_id, timeout=20):
 def test_odoo_hangs_up_a_bridged_call(rig):
     """Neither side would hang up for 20 s or more (a "777" user holds 20 s,
     the client 30 s): Odoo's hangup command ends the call at once."""
-    odoo, engine, phone, client, front, workdir = rig
+    odoo, engine, phone, client, front, workdir, second = rig
     call_id = dial(odoo, 1, login="777_103", dial_string="89161234501")
     wait_until(lambda: odoo.events_of("call.bridged", call_id), 15, message="call.bridged")
     odoo.queue("hangup", {"engine_call_id": call_id})
@@ -85,7 +88,7 @@ def test_odoo_hangs_up_a_bridged_call(rig):
 
 
 def test_odoo_hangs_up_while_the_user_phone_rings(rig):
-    odoo, engine, phone, client, front, workdir = rig
+    odoo, engine, phone, client, front, workdir, second = rig
     call_id = dial(odoo, 2, login="noanswer_102")
     wait_until(lambda: phone.find("invite", user="noanswer_102"), 10, message="the phone rings")
     odoo.queue("hangup", {"engine_call_id": call_id})
@@ -100,7 +103,7 @@ def test_odoo_hangs_up_while_the_user_phone_rings(rig):
 def test_provider_refuses_the_call(rig, code):
     """SIPp answers the trunk's INVITE with 403 or 503: the call fails with
     that code, and the user, who had answered, is hung up."""
-    odoo, engine, phone, client, front, workdir = rig
+    odoo, engine, phone, client, front, workdir, second = rig
     with SippProvider(workdir, f"sipp-{code}", code) as provider:
         front.relay_to = ("127.0.0.1", provider.port)
         try:
@@ -123,7 +126,7 @@ def test_provider_refuses_the_call(rig, code):
 def test_client_never_answers_and_the_user_gives_up(rig):
     """SIPp rings and never answers; the user hangs up after USER_HOLD: the
     engine cancels the client's INVITE and the call ends as cancelled."""
-    odoo, engine, phone, client, front, workdir = rig
+    odoo, engine, phone, client, front, workdir, second = rig
     with SippProvider(workdir, "sipp-never", "never") as provider:
         front.relay_to = ("127.0.0.1", provider.port)
         try:
@@ -138,3 +141,27 @@ def test_client_never_answers_and_the_user_gives_up(rig):
         types = [e["type"] for e in odoo.events_of(call_id=call_id)]
         assert "call.dialing" in types and "call.bridged" not in types
     assert os.path.exists(provider.messages_path)
+
+
+def test_the_trunk_odoo_names_places_the_call(rig):
+    """Two provider accounts, both registered: a dial naming the second one
+    reaches that provider only."""
+    odoo, engine, phone, client, front, workdir, second = rig
+    front2, client2 = second
+    wait_until(lambda: front2.contacts.get("tell"), 15, message="second trunk registered")
+    wait_until(
+        lambda: [
+            e
+            for e in odoo.events_of("trunk.state")
+            if e["data"]["account_id"] == 4 and e["data"]["state"] == "registered"
+        ],
+        15,
+        message="trunk.state of the second account",
+    )
+    first_invites = len(client.find("invite"))
+    call_id = dial(odoo, 40, dial_string="89161234540", account_id=4)
+    end = ended(odoo, call_id)
+    assert end["data"]["outcome"] == "answered", end
+    assert odoo.events_of("call.created", call_id)[0]["data"]["account_id"] == 4
+    assert client2.find("invite", user="89161234540")
+    assert len(client.find("invite")) == first_invites
