@@ -188,6 +188,52 @@ class TestEngineEvents(TelephonyHttpCommon):
         self.assertEqual(unicode_call.number, "+7 916 ☎ 123")
         self.assertFalse(unicode_call.partner_id)
 
+    def test_poison_events_are_rejected_alone_and_delivery_goes_on(self):
+        """Content PostgreSQL refuses (NUL, lone surrogates, a seq beyond 32
+        bits) is rejected per event, never a 500 that blocks the engine."""
+        poison = [
+            make_event("call.created", "c-nul", direction="inbound", number="+7916\x00"),
+            make_event("call.created", "c-sur", direction="inbound", number="+7916\ud800"),
+            make_event("call.ended", "c-extra", outcome="busy", note="\x00"),
+            {**make_event("engine.heartbeat"), "seq": 2**40},
+            make_event(
+                "phone.state",
+                login=self.sales_tel.sip_login,
+                state="registered",
+                user_agent={"nested": "object"},
+            ),
+        ]
+        good = make_event("call.created", "c-good", direction="inbound", number="+74951234567")
+        # ensure_ascii: the poison travels as JSON escapes, as a hostile engine would send it.
+        body = json.dumps({"protocol": 1, "events": [*poison, good]}).encode()
+        response = self.signed_post(EVENTS, body=body)
+        self.assertEqual(response.status_code, 200, response.text)
+        result = response.json()
+        self.assertEqual(result["accepted"], [good["id"]])
+        self.assertEqual(
+            sorted(item["id"] for item in result["rejected"]), sorted(e["id"] for e in poison)
+        )
+        self.assertTrue(self.env["telephony.call"].search([("engine_call_id", "=", "c-good")]))
+        self.assertFalse(
+            self.env["telephony.event"].sudo().search([("uid", "in", [e["id"] for e in poison])])
+        )
+        later = make_event("call.ended", "c-good", outcome="no_answer")
+        self.assertEqual(self.send_events(later).json()["accepted"], [later["id"]])
+
+    def test_an_event_sent_twice_in_one_batch_is_applied_once(self):
+        call = self._dial()
+        created = self._outbound_flow(call)[0]
+        ringing = make_event("call.ringing", "c-1", logins=[self.sales_tel.sip_login])
+        result = self.send_events(created, ringing, ringing).json()
+        self.assertEqual(result["accepted"], [created["id"], ringing["id"]])
+        journal = self.env["telephony.event"].sudo().search([("uid", "=", ringing["id"])])
+        self.assertEqual(len(journal), 1)
+
+    def test_a_body_nested_beyond_reason_gets_400(self):
+        body = b'{"protocol": 1, "events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        response = self.signed_post(EVENTS, body=body)
+        self.assertEqual(response.status_code, 400)
+
     def test_oversized_body_is_refused_before_parsing(self):
         body = b'{"protocol": 1, "events": [], "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
         response = self.signed_post(EVENTS, body=body)
