@@ -182,6 +182,22 @@ def _check_text(value: Any, name: str, limit: int = MAX_TEXT) -> None:
     )
 
 
+def clean_data(value: Any) -> Any:
+    """``value`` with every text made safe for the schema: the sender's side.
+
+    What an engine reports comes partly from SIP peers (reason phrases, user
+    agents); a tab or a stray control character there must not get the whole
+    event refused, so the engine replaces them with spaces before sending.
+    """
+    if isinstance(value, str):
+        return _UNSAFE_TEXT_RE.sub(" ", value)[:MAX_TEXT]
+    if isinstance(value, list):
+        return [clean_data(item) for item in value]
+    if isinstance(value, dict):
+        return {clean_data(key)[:MAX_KEY]: clean_data(item) for key, item in value.items()}
+    return value
+
+
 def _check_json(value: Any, name: str, depth: int = 0) -> None:
     """Every value of an event: plain JSON that can be stored and shown as it is."""
     _require(depth <= MAX_DEPTH, f"'{name}' is nested too deeply.")

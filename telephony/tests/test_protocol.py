@@ -220,3 +220,10 @@ def test_too_many_events_in_one_request_are_refused():
 def test_encode_round_trips_unicode():
     payload = {"protocol": 1, "name": "Иван ☎"}
     assert protocol.parse_body(protocol.encode(payload)) == payload
+
+
+def test_the_sender_cleans_texts_from_sip_peers_so_the_event_is_not_refused():
+    data = {"outcome": "busy", "reason": "Busy\there\x00", "extra": ["\ud800x"], "code": 486}
+    cleaned = protocol.clean_data(data)
+    assert cleaned == {"outcome": "busy", "reason": "Busy here ", "extra": [" x"], "code": 486}
+    protocol.parse_event(_event(data=cleaned), now=NOW)
