@@ -128,12 +128,12 @@ class TelephonyEngineController(http.Controller):
     def engine_recording(self):
         def handler(engine, body):
             call_ref = request.httprequest.headers.get(protocol.HEADER_CALL) or ""
+            if not protocol.is_identifier(call_ref):
+                raise NotFound("call")
             call = (
                 request.env["telephony.call"]
                 .sudo()
-                .search([("engine_call_id", "=", call_ref[:64])], limit=1)
-                if call_ref
-                else None
+                .search([("engine_call_id", "=", call_ref)], limit=1)
             )
             if not call:
                 raise NotFound("call")

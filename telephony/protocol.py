@@ -147,6 +147,11 @@ class Event:
         return payload
 
 
+def is_identifier(value: Any) -> bool:
+    """Whether ``value`` is an event or call id as the protocol allows them."""
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise EventError(message)

@@ -346,6 +346,15 @@ class TestEngineCommandsAndConfig(TelephonyHttpCommon):
             content_type="audio/mpeg",
         )
         self.assertEqual(unknown.status_code, 404)
+        for bad_ref in ("rec-1\x00", "x" * 65, "a b"):
+            with self.subTest(call=bad_ref):
+                bad = self.signed_post(
+                    "/telephony/engine/recording",
+                    body=mp3,
+                    headers={protocol.HEADER_CALL: bad_ref},
+                    content_type="audio/mpeg",
+                )
+                self.assertEqual(bad.status_code, 404)
         not_mp3 = self.signed_post(
             "/telephony/engine/recording",
             body=b"<html>",
