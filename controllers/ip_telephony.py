@@ -95,12 +95,14 @@ class TelephonyEngineController(http.Controller):
             if not isinstance(after, int) or not isinstance(wait, (int, float)):
                 raise protocol.EventError("'after' and 'wait' must be numbers.")
             engine._touch()
+            # The engine adopts the answer's position: it may start over.
+            after = engine._command_position(after)
             commands = engine._commands_after(after)
             timeout = max(0, min(wait, LONG_POLL_MAX))
             if not commands and timeout:
                 commands = self._wait_for_commands(engine, after, time.monotonic() + timeout)
             config = engine._config_payload()
-            return {"commands": commands, "config_version": config["version"]}
+            return {"commands": commands, "config_version": config["version"], "after": after}
 
         return self._handle(protocol.MAX_EVENTS_BODY, handler)
 
@@ -133,12 +135,12 @@ class TelephonyEngineController(http.Controller):
     def engine_recording(self):
         def handler(engine, body):
             call_ref = request.httprequest.headers.get(protocol.HEADER_CALL) or ""
+            if not protocol.is_identifier(call_ref):
+                raise NotFound("call")
             call = (
                 request.env["telephony.call"]
                 .sudo()
-                .search([("engine_call_id", "=", call_ref[:64])], limit=1)
-                if call_ref
-                else None
+                .search([("engine_call_id", "=", call_ref)], limit=1)
             )
             if not call:
                 raise NotFound("call")

@@ -50,7 +50,7 @@ class TelephonyRecordingController(http.Controller):
         """
         kind = "download" if str(download or "").lower() in ("1", "true", "yes") else "listen"
         call = self._check([call_id], kind)
-        attachment = call.sudo().recording_id
+        attachment = call._recording_attachment()
         if not attachment:
             raise NotFound(request.env._("This call has no recording."))
         stream = attachment._to_http_stream()
@@ -85,7 +85,7 @@ class TelephonyRecordingController(http.Controller):
             call_ids = parse_ids(ids, MAX_ZIP_CALLS)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        calls = self._check(call_ids, "zip").filtered(lambda call: call.sudo().recording_id)
+        calls = self._check(call_ids, "zip").filtered(lambda call: call._recording_attachment())
         if not calls:
             raise NotFound(request.env._("None of these calls has a recording."))
         members = [self._zip_member(call) for call in calls]
@@ -107,7 +107,7 @@ class TelephonyRecordingController(http.Controller):
 
     @staticmethod
     def _zip_member(call):
-        attachment = call.sudo().recording_id
+        attachment = call._recording_attachment()
         name = call._recording_filename()
         date = fields.Datetime.context_timestamp(call, call.start_date or fields.Datetime.now())
         date = date.replace(tzinfo=None)

@@ -6,7 +6,7 @@ import re
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import ormcache
 
 from ..telephony.audio import greeting_to_wav
@@ -250,6 +250,10 @@ class ResConfigSettings(models.TransientModel):
         return res
 
     def set_values(self):
+        # Public, so callable over RPC on an empty record set: without this
+        # check any user could blank the settings (Odoo checks in execute()).
+        if not self.env.is_admin():
+            raise AccessError(self.env._("Only administrators can change the settings."))
         numbering = self._telephony_numbering()
         result = super().set_values()
         self._telephony_set_greeting(self.telephony_greeting, self.telephony_greeting_name)

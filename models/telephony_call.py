@@ -128,6 +128,41 @@ class TelephonyCall(models.Model):
         ("engine_call_id_unique", "unique(engine_call_id)", "A call is logged once."),
     ]
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._telephony_check_engine_fields({key for vals in vals_list for key in vals})
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._telephony_check_engine_fields(vals)
+        return super().write(vals)
+
+    @api.model
+    def _telephony_check_engine_fields(self, names):
+        """Only the server writes what the engine reported, the recording above all.
+
+        Users edit a call's notes and contact; a number, a state or a
+        recording written over RPC would forge the log or, for the
+        recording, hand its reader somebody else's file.
+        """
+        if self.env.su:
+            return
+        forged = sorted(
+            name
+            for name in names
+            if name in self._fields
+            and self._fields[name].readonly
+            and self._fields[name].store
+            and not self._fields[name].compute
+        )
+        if forged:
+            raise AccessError(
+                self.env._(
+                    "These fields of a call are set by the telephony engine only: %(fields)s",
+                    fields=", ".join(forged),
+                )
+            )
+
     @api.depends("answer_date", "end_date")
     def _compute_duration(self):
         for call in self:
@@ -139,7 +174,7 @@ class TelephonyCall(models.Model):
     @api.depends("recording_id")
     def _compute_has_recording(self):
         for call in self:
-            call.has_recording = bool(call.recording_id)
+            call.has_recording = bool(call._recording_attachment())
 
     @api.depends_context("uid")
     def _compute_telephony_recording_rights(self):
@@ -498,8 +533,8 @@ class TelephonyCall(models.Model):
         """Open a new contact prefilled with the caller's number (B3).
 
         Saving it links this call to the contact. For users whose groups
-        mask numbers the form is not prefilled: the number is filled in on
-        the server when the contact is saved.
+        mask numbers the form is not prefilled and the contact is saved
+        without the number, which they would otherwise read on the contact.
         """
         self.ensure_one()
         self.check_access("write")
@@ -531,11 +566,15 @@ class TelephonyCall(models.Model):
         if not call:
             return
         call.check_access("write")
+        number = call.sudo().number_e164 or call.sudo().number
+        masking = self.env["res.groups"]._telephony_mask_for(self.env.user)
         call = call.sudo()
         if call.partner_id:
             return
-        if not partner.phone and not partner.mobile and call.number:
-            partner.sudo().phone = call.number_e164 or call.number
+        # The contact gets the number only if its creator may see it: contact
+        # fields are not masked, so a masked user would read it there.
+        if number and masking(number) == number and not partner.phone and not partner.mobile:
+            partner.sudo().phone = number
         call.partner_id = partner
         call._push_card()
 
@@ -639,6 +678,22 @@ class TelephonyCall(models.Model):
         old.unlink()
         return attachment
 
+    def _recording_attachment(self):
+        """The call's own recording file, or nothing.
+
+        Only the attachment this call's upload made is served for it, however
+        ``recording_id`` came to point elsewhere.
+        """
+        self.ensure_one()
+        attachment = self.sudo().recording_id
+        if (
+            attachment.res_model != self._name
+            or attachment.res_id != self.id
+            or attachment.res_field != "recording_file"
+        ):
+            return self.env["ir.attachment"]
+        return attachment
+
     def _recording_day(self):
         """The day of the call in the current user's time zone."""
         self.ensure_one()
@@ -655,7 +710,7 @@ class TelephonyCall(models.Model):
 
     def action_download_recordings(self):
         """List action: the selected calls' recordings as one ``records.zip`` (F25)."""
-        calls = self.filtered("recording_id")
+        calls = self.filtered(lambda call: call._recording_attachment())
         if not calls:
             raise UserError(self.env._("None of the selected calls has a recording."))
         if len(calls) > MAX_ZIP_CALLS:

@@ -6,6 +6,7 @@ import time
 
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessDenied
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..telephony import protocol
 
@@ -134,21 +135,37 @@ class TelephonyEngine(models.Model):
                 for event in fresh:
                     engine._apply_event(event)
             accepted = [event.id for event in fresh]
-        except (ValueError, KeyError):
-            # One event is bad: apply them one by one so only it is refused.
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise  # Odoo retries the request; nothing is lost
+        except Exception:  # pylint: disable=broad-except
+            # One event is bad: apply them one by one so that only it is refused
+            # and the engine does not resend the batch for ever.
             accepted = []
             for event in fresh:
-                try:
-                    with self.env.cr.savepoint():
-                        engine._apply_event(event)
-                except (ValueError, KeyError) as exc:
-                    rejected.append({"id": event.id, "error": str(exc)})
-                    continue
-                accepted.append(event.id)
+                error = engine._apply_event_alone(event)
+                if error:
+                    rejected.append({"id": event.id, "error": error})
+                else:
+                    accepted.append(event.id)
         # last_seq goes with last_seen, at most one write every 10 s: a write
         # per request would lock the engine's row against its other requests.
         self._touch(seq=max((event.seq for event in events), default=0))
         return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+
+    def _apply_event_alone(self, event):
+        """Apply one event in its own savepoint; the error that refused it, if any."""
+        try:
+            with self.env.cr.savepoint():
+                self._apply_event(event)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except (ValueError, KeyError) as exc:
+            _logger.warning("Engine %s: event %s refused: %s", self.key, event.id, exc)
+            return str(exc) or type(exc).__name__
+        except Exception:  # pylint: disable=broad-except
+            _logger.exception("Engine %s: event %s could not be applied", self.key, event.id)
+            return "The event could not be applied."
+        return None
 
     def _apply_event(self, event):
         if event.type == "engine.started":
@@ -184,6 +201,11 @@ class TelephonyEngine(models.Model):
     def _commands_after(self, after):
         self.ensure_one()
         return self.env["telephony.command"].sudo()._pending_for(self, after)
+
+    def _command_position(self, after):
+        """The position to answer from: ``after``, unless this database never issued it."""
+        self.ensure_one()
+        return self.env["telephony.command"].sudo()._known_position(self, after)
 
     def _config_payload(self):
         """Everything the engine needs, with a version that changes with it."""

@@ -6,6 +6,11 @@ from ..telephony.masking import MODE_NONE, mask_number
 # Operators that compare a whole value: they can find a record by its complete
 # number, never spell a number out digit by digit.
 EXACT_OPERATORS = frozenset(("=", "!=", "in", "not in", "=?"))
+# How many distinct numbers one search may test a masked field against. A list
+# of candidates (``in``, or an ``|`` of many ``=``) would tell at once which of
+# thousands of known numbers the hidden one is; one value is what finding a
+# call by its complete number needs.
+MAX_TESTED_NUMBERS = 1
 # Aggregates that count values without showing them.
 COUNTING_AGGREGATES = frozenset(("count", "count_distinct"))
 
@@ -65,6 +70,10 @@ class TelephonyMaskingMixin(models.AbstractModel):
       becomes an exact match on ``_telephony_search_field`` (so the search bar
       still finds a call by its full number) and anything else is refused, so
       that nobody recovers a number digit by digit or by comparisons;
+    * one search tests at most ``MAX_TESTED_NUMBERS`` distinct numbers, so
+      that a list of candidates cannot be checked at once;
+    * sorting by a number field is refused, since the order would place a
+      hidden number among known ones;
     * grouping by a number field or aggregating one (other than counting) is
       refused, since the groups would show the numbers;
     * number fields are never tracked in the chatter.
@@ -125,17 +134,31 @@ class TelephonyMaskingMixin(models.AbstractModel):
     # ------------------------------------------------------------------
 
     def _condition_to_sql(self, alias, fname, operator, value, query):
-        if (
-            operator not in EXACT_OPERATORS
-            and value not in (False, None, "")
-            and fname in self._telephony_masked_fields()
-            and _masker(self.env)
-        ):
-            number = self._telephony_complete_number(fname, operator, value)
-            return super()._condition_to_sql(
-                alias, self._telephony_search_field, "=", number, query
+        if fname not in self._telephony_masked_fields() or not _masker(self.env):
+            return super()._condition_to_sql(alias, fname, operator, value, query)
+        if operator in EXACT_OPERATORS:
+            self._telephony_count_tested(fname, value, query)
+            return super()._condition_to_sql(alias, fname, operator, value, query)
+        if value in (False, None, ""):
+            return super()._condition_to_sql(alias, fname, operator, value, query)
+        number = self._telephony_complete_number(fname, operator, value)
+        self._telephony_count_tested(fname, number, query)
+        return super()._condition_to_sql(alias, self._telephony_search_field, "=", number, query)
+
+    @api.model
+    def _telephony_count_tested(self, fname, value, query):
+        """Refuse a search that tests masked numbers against several values."""
+        values = value if isinstance(value, list | tuple | set) else [value]
+        tested = query.__dict__.setdefault("_telephony_tested_numbers", set())
+        tested.update(str(value) for value in values if value not in (False, None, ""))
+        if len(tested) > MAX_TESTED_NUMBERS:
+            raise UserError(
+                self.env._(
+                    "Phone numbers are hidden for you: search for one complete number "
+                    "at a time (%(field)s).",
+                    field=self._fields[fname]._description_string(self.env),
+                )
             )
-        return super()._condition_to_sql(alias, fname, operator, value, query)
 
     @api.model
     def _telephony_complete_number(self, fname, operator, value):
@@ -158,6 +181,18 @@ class TelephonyMaskingMixin(models.AbstractModel):
                 field=self._fields[fname]._description_string(self.env),
             )
         )
+
+    def _order_field_to_sql(self, alias, field_name, direction, nulls, query):
+        # Sorted results would place a hidden number among known ones.
+        fname = field_name.split(".", 1)[0]
+        if fname in self._telephony_masked_fields() and _masker(self.env):
+            raise UserError(
+                self.env._(
+                    "Phone numbers are hidden for you: calls cannot be sorted by %(field)s.",
+                    field=self._fields[fname]._description_string(self.env),
+                )
+            )
+        return super()._order_field_to_sql(alias, field_name, direction, nulls, query)
 
     @api.model
     def _read_group(

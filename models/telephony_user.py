@@ -128,10 +128,22 @@ class TelephonyUser(models.Model):
         self.user_id._telephony_sync_group()
 
     def action_new_password(self):
-        """Issue a new SIP password; the engine's registrar applies it live."""
+        """Issue a new SIP password; the engine's registrar applies it live.
+
+        For the owner and the telephony administrators only: anyone else
+        could knock a colleague's phone off the line.
+        """
+        self._check_owner_or_manager()
         for tel_user in self:
             tel_user.sudo().sip_password = generate_password()
         return True
+
+    def _check_owner_or_manager(self):
+        """Refuse unless every record is the current user's or they administer telephony."""
+        if self.env.su or self.env.user.has_group("ip_telephony.group_telephony_manager"):
+            return
+        if any(tel_user.user_id != self.env.user for tel_user in self.sudo()):
+            raise AccessError(self.env._("You may only change or read your own phone settings."))
 
     def _engine_config(self):
         self.ensure_one()
@@ -163,9 +175,7 @@ class TelephonyUser(models.Model):
         Readable by the telephony user it belongs to and by administrators.
         """
         self.ensure_one()
-        is_manager = self.env.user.has_group("ip_telephony.group_telephony_manager")
-        if self.user_id != self.env.user and not is_manager:
-            raise AccessError(self.env._("You may only read your own phone settings."))
+        self._check_owner_or_manager()
         params = self.env["ir.config_parameter"].sudo()
         return {
             "server": params.get_param("ip_telephony.sip_server", "127.0.0.1"),

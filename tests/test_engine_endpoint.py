@@ -191,6 +191,52 @@ class TestEngineEvents(TelephonyHttpCommon):
         self.assertEqual(unicode_call.number, "+7 916 ☎ 123")
         self.assertFalse(unicode_call.partner_id)
 
+    def test_poison_events_are_rejected_alone_and_delivery_goes_on(self):
+        """Content PostgreSQL refuses (NUL, lone surrogates, a seq beyond 32
+        bits) is rejected per event, never a 500 that blocks the engine."""
+        poison = [
+            make_event("call.created", "c-nul", direction="inbound", number="+7916\x00"),
+            make_event("call.created", "c-sur", direction="inbound", number="+7916\ud800"),
+            make_event("call.ended", "c-extra", outcome="busy", note="\x00"),
+            {**make_event("engine.heartbeat"), "seq": 2**40},
+            make_event(
+                "phone.state",
+                login=self.sales_tel.sip_login,
+                state="registered",
+                user_agent={"nested": "object"},
+            ),
+        ]
+        good = make_event("call.created", "c-good", direction="inbound", number="+74951234567")
+        # ensure_ascii: the poison travels as JSON escapes, as a hostile engine would send it.
+        body = json.dumps({"protocol": 1, "events": [*poison, good]}).encode()
+        response = self.signed_post(EVENTS, body=body)
+        self.assertEqual(response.status_code, 200, response.text)
+        result = response.json()
+        self.assertEqual(result["accepted"], [good["id"]])
+        self.assertEqual(
+            sorted(item["id"] for item in result["rejected"]), sorted(e["id"] for e in poison)
+        )
+        self.assertTrue(self.env["telephony.call"].search([("engine_call_id", "=", "c-good")]))
+        self.assertFalse(
+            self.env["telephony.event"].sudo().search([("uid", "in", [e["id"] for e in poison])])
+        )
+        later = make_event("call.ended", "c-good", outcome="no_answer")
+        self.assertEqual(self.send_events(later).json()["accepted"], [later["id"]])
+
+    def test_an_event_sent_twice_in_one_batch_is_applied_once(self):
+        call = self._dial()
+        created = self._outbound_flow(call)[0]
+        ringing = make_event("call.ringing", "c-1", logins=[self.sales_tel.sip_login])
+        result = self.send_events(created, ringing, ringing).json()
+        self.assertEqual(result["accepted"], [created["id"], ringing["id"]])
+        journal = self.env["telephony.event"].sudo().search([("uid", "=", ringing["id"])])
+        self.assertEqual(len(journal), 1)
+
+    def test_a_body_nested_beyond_reason_gets_400(self):
+        body = b'{"protocol": 1, "events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        response = self.signed_post(EVENTS, body=body)
+        self.assertEqual(response.status_code, 400)
+
     def test_oversized_body_is_refused_before_parsing(self):
         body = b'{"protocol": 1, "events": [], "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
         response = self.signed_post(EVENTS, body=body)
@@ -236,6 +282,31 @@ class TestEngineCommandsAndConfig(TelephonyHttpCommon):
             "/telephony/engine/commands", {"protocol": 1, "after": after, "wait": 0}
         ).json()
         self.assertEqual([c["call_id"] for c in again["commands"] if c["type"] == "dial"], [second])
+
+    def test_a_position_this_database_never_issued_starts_over(self):
+        """An engine moved to another database, or to a restored one, keeps
+        its position on disk: its clicks must still reach it."""
+        old = self.env["telephony.call"].with_user(self.sales_user).dial("+79161234560")
+        self.env["telephony.command"].search([("call_id", "=", old)]).expires_at = time.time() - 1
+        # How far the engine's position lies beyond this database's last command.
+        for what, ahead in (("another database", 10_000), ("a restored one", 3)):
+            with self.subTest(what):
+                call_id = self.env["telephony.call"].with_user(self.sales_user).dial("+79161234567")
+                last = self.env["telephony.command"].search([], order="id desc", limit=1).id
+                position = last + ahead
+                with self.assertLogs(
+                    "odoo.addons.ip_telephony.models.telephony_command", "WARNING"
+                ):
+                    response = self.signed_post(
+                        "/telephony/engine/commands",
+                        {"protocol": 1, "after": position, "wait": 0},
+                    )
+                self.assertEqual(response.json()["after"], 0)
+                dials = [c for c in response.json()["commands"] if c["type"] == "dial"]
+                self.assertEqual([c["call_id"] for c in dials][-1:], [call_id])
+                self.assertNotIn(old, [c["call_id"] for c in dials])
+                self.env["telephony.command"].search([("call_id", "=", call_id)]).unlink()
+        self.assertEqual(self.env["telephony.call"].browse(old).outcome, "failed")
 
     def test_long_poll_returns_empty_after_wait(self):
         last = self.env["telephony.command"].search([], order="id desc", limit=1).id
@@ -303,6 +374,15 @@ class TestEngineCommandsAndConfig(TelephonyHttpCommon):
             content_type="audio/mpeg",
         )
         self.assertEqual(unknown.status_code, 404)
+        for bad_ref in ("rec-1\x00", "x" * 65, "a b"):
+            with self.subTest(call=bad_ref):
+                bad = self.signed_post(
+                    "/telephony/engine/recording",
+                    body=mp3,
+                    headers={protocol.HEADER_CALL: bad_ref},
+                    content_type="audio/mpeg",
+                )
+                self.assertEqual(bad.status_code, 404)
         not_mp3 = self.signed_post(
             "/telephony/engine/recording",
             body=b"<html>",

@@ -274,7 +274,9 @@ class TestIncomingCalls(TelephonyHttpCommon):
             .create({"name": "Hidden Caller"})
         )
         self.assertEqual(call.partner_id, partner)
-        self.assertEqual(partner.sudo().phone, UNKNOWN)
+        # Contact fields are not masked: the number stays on the call only.
+        self.assertFalse(partner.sudo().phone)
+        self.assertFalse(partner.sudo().mobile)
 
     # ------------------------------------------------------------------
     # Greeting (F13, F29)

@@ -185,7 +185,8 @@ class TestMasking(TelephonyHttpCommon):
             [("number", "ilike", "8 (916) 555-83-29")],
             [("number", "ilike", NUMBER)],
             [("number_e164", "ilike", E164)],
-            [("number_e164", "in", [E164, "+70000000000"])],
+            [("number_e164", "in", [E164])],
+            [("number_e164", "in", [E164, E164])],
         ):
             with self.subTest(domain=domain):
                 result = self.rpc("web_search_read", domain, specification={"number": {}})
@@ -200,6 +201,56 @@ class TestMasking(TelephonyHttpCommon):
         self.assertEqual([row[0] for row in found], [self.call.id])
         # Autocompletion on part of a number: no match, no error.
         self.assertEqual(self.assertResult(self.rpc("name_search", "916"), "name_search"), [])
+
+    def test_no_search_tests_a_list_of_candidates(self):
+        """One search tests one number: a list of candidates would find the
+        hidden number among thousands of known ones in a few requests."""
+        candidates = [f"+7916555{n:04d}" for n in range(8300, 8400)]
+        with mute_logger("odoo.http"):
+            for domain in (
+                [("number_e164", "in", candidates)],
+                [("number_e164", "not in", candidates)],
+                [("number_e164", "in", [E164, "+70000000000"])],
+                ["|", ("number_e164", "=", candidates[0]), ("number_e164", "=", candidates[1])],
+                ["|", ("number_e164", "=", E164), ("forwarded_to", "=", "+74957771234")],
+                ["|", ("number", "ilike", NUMBER), ("number_e164", "=", "+70000000000")],
+            ):
+                with self.subTest(domain=str(domain)[:80]):
+                    self.assertRefused(self.rpc("search_count", domain), str(domain)[:80])
+                    self.assertRefused(
+                        self.rpc("web_search_read", domain, specification={"id": {}}),
+                        str(domain)[:80],
+                    )
+        # Presence tests name no number.
+        present = self.rpc("search_count", [("number_e164", "!=", False)])
+        self.assertEqual(self.assertResult(present, "!= False"), 1)
+
+    def test_no_sort_order_follows_a_number(self):
+        """Sorted results would bisect a hidden number against known ones."""
+        self.env["telephony.call"].create(
+            {
+                "direction": "inbound",
+                "number": "+70000000001",
+                "number_e164": "+70000000001",
+                "user_id": self.sales_user.id,
+            }
+        )
+        with mute_logger("odoo.http"):
+            for fname in NUMBER_FIELDS:
+                for order in (fname, f"{fname} desc", f"id, {fname} asc"):
+                    with self.subTest(order=order):
+                        for method, args, kwargs in (
+                            ("search", [[]], {"order": order}),
+                            ("search_read", [[]], {"fields": ["id"], "order": order}),
+                            ("web_search_read", [[]], {"specification": {}, "order": order}),
+                            ("search_fetch", [[], ["id"]], {"order": order}),
+                            ("web_read_group", [[], ["id:count"], ["user_id"]], {"orderby": order}),
+                        ):
+                            self.assertRefused(self.rpc(method, *args, **kwargs), method)
+        rows = self.assertResult(
+            self.rpc("search_read", [], fields=["id"], order="start_date desc"), "by date"
+        )
+        self.assertEqual(len(rows), 2)
 
     def test_no_grouping_shows_a_number(self):
         with mute_logger("odoo.http"):

@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import zipfile
 from datetime import datetime, timedelta
@@ -227,6 +228,67 @@ class TestRecordingDownload(RecordingCommon):
         # The administrators keep their rights through the manager group.
         self.authenticate("admin", "admin")
         self.assertEqual(self.url_open(f"{self.url}?download=1").status_code, 200)
+
+    def _rpc_write(self, call, values):
+        payload = {
+            "id": 1,
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {
+                "model": "telephony.call",
+                "method": "write",
+                "args": [[call.id], values],
+                "kwargs": {},
+            },
+        }
+        response = self.url_open(
+            "/web/dataset/call_kw/telephony.call/write",
+            data=json.dumps(payload),
+            headers={"Content-Type": "application/json"},
+        )
+        return response.json()
+
+    def test_nobody_points_a_call_at_another_file(self):
+        """A user may write their own calls, but not the recording nor anything
+        the engine reported: else another call's recording, or any private
+        file, would download through their own call."""
+        theirs = self.make_call(self.env.ref("base.user_admin"), recording=mp3())
+        private = self.env["ir.attachment"].create({"name": "salaries.pdf", "raw": b"%PDF-secret"})
+        own = self.make_call(self.sales_user)
+        self.login_sales()
+        with mute_logger("odoo.http"):
+            for values in (
+                {"recording_id": theirs.recording_id.id},
+                {"recording_id": private.id},
+                {"state": "talking"},
+                {"number_e164": "+70000000000"},
+                {"engine_call_id": "forged"},
+            ):
+                with self.subTest(values=values):
+                    answer = self._rpc_write(own, values)
+                    self.assertIn("error", answer, answer)
+                    self.assertIn("telephony engine only", answer["error"]["data"]["message"])
+        own.invalidate_recordset()
+        self.assertFalse(own.recording_id)
+        self.assertEqual((own.state, own.engine_call_id), ("ended", False))
+        # Notes and the contact stay the user's to edit.
+        answer = self._rpc_write(own, {"note": "Wants a quote", "partner_id": self.client.id})
+        self.assertIs(answer.get("result"), True, answer)
+        # Should a call ever point at a file that is not its own recording
+        # (data written around the model), the routes serve nothing.
+        own.recording_id = private
+        with mute_logger("odoo.http"):
+            for url in (
+                f"/telephony/recording/{own.id}",
+                f"/telephony/recording/{own.id}?download=1",
+                f"/telephony/recordings/records.zip?ids={own.id}",
+            ):
+                with self.subTest(url=url):
+                    response = self.url_open(url)
+                    self.assertEqual(response.status_code, 404)
+                    self.assertNotIn(b"PDF-secret", response.content)
+        self.assertFalse(self.access_rows(call_ref=own.id))
+        self.assertFalse(own.with_user(self.sales_user).has_recording)
 
     def test_missing_things_give_404_and_anonymous_a_login(self):
         no_recording = self.make_call(self.sales_user)

@@ -91,6 +91,37 @@ class TestTelephonyUser(TelephonyCommon):
         with self.assertRaises(AccessError):
             manager_view.softphone_settings()
 
+    def test_new_password_by_owner_or_admins_only(self):
+        passwords = {tel: tel.sudo().sip_password for tel in (self.sales_tel, self.manager_tel)}
+        for user, tel_user in (
+            (self.other_user, self.sales_tel),
+            (self.other_user, self.manager_tel),
+            (self.sales_user, self.manager_tel),
+        ):
+            with self.subTest(user=user.login, target=tel_user.extension):
+                with self.assertRaisesRegex(AccessError, "your own phone settings"):
+                    tel_user.with_user(user).action_new_password()
+                self.assertEqual(tel_user.sudo().sip_password, passwords[tel_user])
+        with self.assertRaises(AccessError):
+            (self.sales_tel | self.manager_tel).with_user(self.sales_user).action_new_password()
+        self.assertEqual(self.manager_tel.sudo().sip_password, passwords[self.manager_tel])
+        self.sales_tel.with_user(self.sales_user).action_new_password()
+        self.assertNotEqual(self.sales_tel.sudo().sip_password, passwords[self.sales_tel])
+        renewed = self.sales_tel.sudo().sip_password
+        self.sales_tel.with_user(self.env.ref("base.user_admin")).action_new_password()
+        self.assertNotEqual(self.sales_tel.sudo().sip_password, renewed)
+
+    def test_only_settings_administrators_change_telephony_settings(self):
+        params = self.env["ir.config_parameter"]
+        region = params.get_param("ip_telephony.region")
+        settings = self.env["res.config.settings"].with_user(self.other_user)
+        for method in ("set_values", "action_telephony_disable", "action_telephony_enable"):
+            with self.subTest(method=method), self.assertRaises(AccessError):
+                getattr(settings.browse(), method)()
+        self.assertEqual(params.get_param("ip_telephony.region"), region)
+        self.assertTrue(params.get_param("ip_telephony.enabled"))
+        self.assertTrue(self.env["telephony.sip.account"].search([]))
+
     def test_auto_enrolment(self):
         group = self.env["res.groups"].create({"name": "Phone sales"})
         self.env["res.config.settings"].create(

@@ -120,7 +120,9 @@ class Outbox:
                 "seq": self.seq,
                 "at": round(at if at is not None else time.time(), 6),
                 "type": kind,
-                "data": data,
+                # Texts from SIP peers may hold control characters the
+                # receiver refuses: send them as spaces, not lose the event.
+                "data": protocol.clean_data(data),
             }
             if call_id is not None:
                 event["call_id"] = call_id
