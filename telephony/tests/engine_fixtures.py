@@ -621,6 +621,77 @@ class SippProvider:
             return ""
 
 
+# -- baresip as a desk phone --------------------------------------------------------
+BARESIP_MODULES = "/usr/lib/baresip/modules"
+
+
+class BaresipPhone:
+    """baresip (another SIP stack than pjsua2) as a user's desk phone: it
+    registers ``login`` at the edge, answers every call at once and sends
+    ``tone`` as its microphone. Its log is ``log()``."""
+
+    def __init__(
+        self, workdir: str, name: str, edge_port: int, login: str, password: str, tone: float
+    ):
+        self.port = free_udp_port()
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.log_path = os.path.join(self.dir, "baresip.log")
+        tone_path = write_tone(os.path.join(self.dir, "tone.wav"), tone, seconds=30.0)
+        with open(os.path.join(self.dir, "config"), "w") as out:
+            out.write(
+                f"sip_listen 127.0.0.1:{self.port}\n"
+                f"module_path {BARESIP_MODULES}\n"
+                "module g711.so\n"
+                "module aufile.so\n"
+                "module_app account.so\n"
+                "module_app menu.so\n"
+                f"audio_source aufile,{tone_path}\n"
+                "audio_player aufile,/dev/null\n"
+                "audio_alert aufile,/dev/null\n"
+                "ring_aufile none\n"
+                "audio_srate 8000\n"
+                "audio_channels 1\n"
+                "net_interface 127.0.0.1\n"
+            )
+        with open(os.path.join(self.dir, "accounts"), "w") as out:
+            out.write(
+                f"<sip:{login}@127.0.0.1:{edge_port};transport=udp>"
+                f";auth_pass={password};answermode=auto;regint=60"
+                ";audio_codecs=PCMU,PCMA;medianat=;mediaenc=\n"
+            )
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> BaresipPhone:
+        baresip = shutil.which("baresip")
+        if not baresip:
+            raise AssertionError("baresip is not installed (Debian package baresip-core)")
+        self.proc = subprocess.Popen(
+            [baresip, "-v", "-f", self.dir],
+            cwd=self.dir,
+            stdin=subprocess.DEVNULL,
+            stdout=open(self.log_path, "w"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as source:
+                return source.read()
+        except FileNotFoundError:
+            return ""
+
+
 # -- SIP user agent (phones, provider) -------------------------------------------
 class UserAgentProcess:
     """A pjsua2 user agent in its own process, observed through a JSON log.
