@@ -114,13 +114,33 @@ class TestTelephonyUser(TelephonyCommon):
     def test_only_settings_administrators_change_telephony_settings(self):
         params = self.env["ir.config_parameter"]
         region = params.get_param("ip_telephony.region")
-        settings = self.env["res.config.settings"].with_user(self.other_user)
-        for method in ("set_values", "action_telephony_disable", "action_telephony_enable"):
-            with self.subTest(method=method), self.assertRaises(AccessError):
-                getattr(settings.browse(), method)()
+        # Neither a user without telephony nor a telephony user may change the
+        # settings, nor disable telephony (which deletes every call and recording).
+        for user in (self.other_user, self.sales_user):
+            settings = self.env["res.config.settings"].with_user(user)
+            for method in ("set_values", "action_telephony_disable", "action_telephony_enable"):
+                with self.subTest(user=user.login, method=method), self.assertRaises(AccessError):
+                    getattr(settings.browse(), method)()
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                settings._telephony_disable()
         self.assertEqual(params.get_param("ip_telephony.region"), region)
         self.assertTrue(params.get_param("ip_telephony.enabled"))
         self.assertTrue(self.env["telephony.sip.account"].search([]))
+
+    def test_a_telephony_administrator_may_disable_telephony(self):
+        """F1: telephony administrators manage the telephony settings, without
+        being settings administrators; disabling is one of them."""
+        tel_admin = new_test_user(
+            self.env,
+            login="teladmin",
+            groups="base.group_user,ip_telephony.group_telephony_manager",
+        )
+        self.assertFalse(tel_admin.has_group("base.group_system"))
+        self.env["telephony.call"].with_user(self.sales_user).dial("+79161234567")
+        self.env["res.config.settings"].with_user(tel_admin).browse().action_telephony_disable()
+        self.assertFalse(self.env["ir.config_parameter"].get_param("ip_telephony.enabled"))
+        self.assertFalse(self.env["telephony.call"].search([]))
+        self.assertFalse(self.env["telephony.sip.account"].search([]))
 
     def test_auto_enrolment(self):
         group = self.env["res.groups"].create({"name": "Phone sales"})
