@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 import wave
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -147,6 +148,10 @@ class FakeOdoo:
         self.config_fetches = 0
         self.bad_signatures = 0
         self.down = False
+        # An event Odoo cannot store: a batch holding one answers 500, as a
+        # database error rolls back the whole request.
+        self.poison: Callable[[dict], bool] | None = None
+        self.event_posts: list[list[str]] = []  # the event ids of every events request
         self.cond = threading.Condition()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -292,6 +297,12 @@ class FakeOdoo:
                 self._reply(200, {"commands": pending, "config_version": version})
 
             def _events(self, payload: dict) -> None:
+                raw = [e for e in payload.get("events") or [] if isinstance(e, dict)]
+                with fake.cond:
+                    fake.event_posts.append([str(e.get("id")) for e in raw])
+                if fake.poison is not None and any(fake.poison(e) for e in raw):
+                    self._reply(500, {"error": "server"})
+                    return
                 events, rejected = protocol.split_events(payload)
                 accepted, duplicates = [], []
                 with fake.cond:

@@ -142,7 +142,7 @@ def test_client_signs_and_survives_a_dead_server():
 
 
 def test_caller_id_of_an_incoming_call():
-    from telephony.engine.inbound import parse_party
+    from telephony.engine.siptext import parse_party
 
     assert parse_party('"Ivan Petrov" <sip:+79161234567@sip.example.com>;tag=1') == (
         "+79161234567",
