@@ -7,7 +7,7 @@ import logging
 import sys
 
 from telephony.engine.controller import Controller
-from telephony.engine.edge import origin_check
+from telephony.engine.edge_config import origin_check
 from telephony.engine.options import WORKERS_MAX_DEFAULT, Options
 
 

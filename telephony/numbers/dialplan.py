@@ -64,7 +64,6 @@ REFUSAL_MESSAGES = {
 }
 
 
-
 class DialRefused(Exception):
     """A number the plan will not dial.
 
@@ -104,9 +103,6 @@ class DialResult:
     def national(self) -> str:
         number = phonenumbers.parse(self.e164)
         return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
-
-
-
 
 
 @dataclass(frozen=True)
@@ -454,4 +450,3 @@ def normalize_incoming(raw: object, plan: DialPlan) -> str | None:
 
 normalize_stored = normalize_incoming
 """Same normalisation for phones stored on records (back-fills the E.164 column)."""
-

@@ -382,4 +382,3 @@ def clean(raw: object) -> str | None:
 def shown(raw: object) -> str:
     text = raw.strip() if isinstance(raw, str) else repr(raw)
     return text if len(text) <= 32 else text[:31] + "\u2026"
-

@@ -285,4 +285,3 @@ def split_words(value: str | Iterable[str] | None, separators: str) -> list[str]
     if isinstance(value, str):
         return [word.strip() for word in re.split(separators, value) if word.strip()]
     return list(value)
-

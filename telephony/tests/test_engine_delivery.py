@@ -53,9 +53,7 @@ def _is_poison(event):
     return (event.get("data") or {}).get("login") == "poison"
 
 
-def test_a_poison_event_is_held_and_the_events_behind_it_are_delivered(
-    odoo, state_dir, caplog
-):
+def test_a_poison_event_is_held_and_the_events_behind_it_are_delivered(odoo, state_dir, caplog):
     outbox = Outbox(state_dir)
     events = _queue(outbox, 100, poison_at=37)
     poison = events[37]
