@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
-from telephony.engine.controller import Controller
-from telephony.engine.edge_config import origin_check
-from telephony.engine.options import WORKERS_MAX_DEFAULT, Options
+from .controller import Controller
+from .edge_config import origin_check
+from .options import WORKERS_MAX_DEFAULT, Options
 
 
 def parse_args(argv: list[str] | None = None) -> Options:

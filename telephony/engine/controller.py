@@ -25,15 +25,15 @@ import time
 import uuid
 from typing import Any
 
-from telephony.engine.delivery import Delivery
-from telephony.engine.front import SipFront
-from telephony.engine.greeting import GreetingCache
-from telephony.engine.inbox import CommandPoller, Inbox
-from telephony.engine.odoo_client import ROUTE_CONFIG, Backoff, OdooClient
-from telephony.engine.options import Options
-from telephony.engine.outbox import Outbox, read_int, write_atomic
-from telephony.engine.pool import WorkerPool
-from telephony.engine.uploads import RecordingUploads
+from .delivery import Delivery
+from .front import SipFront
+from .greeting import GreetingCache
+from .inbox import CommandPoller, Inbox
+from .odoo_client import ROUTE_CONFIG, Backoff, OdooClient
+from .options import Options
+from .outbox import Outbox, read_int, write_atomic
+from .pool import WorkerPool
+from .uploads import RecordingUploads
 
 _logger = logging.getLogger("telephony.engine")
 

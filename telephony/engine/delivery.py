@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from telephony import protocol
-from telephony.engine.odoo_client import ROUTE_EVENTS, Backoff, OdooClient
-from telephony.engine.outbox import Outbox
-from telephony.engine.uploads import RecordingUploads
+from .. import protocol
+from .odoo_client import ROUTE_EVENTS, Backoff, OdooClient
+from .outbox import Outbox
+from .uploads import RecordingUploads
 
 _logger = logging.getLogger("telephony.engine.delivery")
 

@@ -19,8 +19,8 @@ import shutil
 import subprocess
 import time
 
-from telephony.engine.child import ChildProcess, die_with_parent
-from telephony.engine.edge_config import render_config
+from .child import ChildProcess, die_with_parent
+from .edge_config import render_config
 
 _logger = logging.getLogger("telephony.engine.edge")
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # logins and addresses passed to kamcmd

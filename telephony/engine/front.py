@@ -14,8 +14,8 @@ import logging
 import threading
 from typing import Any
 
-from telephony.engine.inbox import Inbox
-from telephony.engine.options import Options
+from .inbox import Inbox
+from .options import Options
 
 _logger = logging.getLogger("telephony.engine.front")
 
@@ -37,7 +37,7 @@ class SipFront:
     def start(self, users: list[dict[str, Any]]) -> None:
         if not self.options.edge:
             return
-        from telephony.engine.edge import SipEdge
+        from .edge import SipEdge
 
         ws_port = self.options.ws_port
         if ws_port:
@@ -64,7 +64,7 @@ class SipFront:
     def _start_relay(self) -> int:
         """Start rtpengine for browsers; the WebSocket port, or 0 without a relay
         (browsers could register but never hear anything)."""
-        from telephony.engine.relay import MediaRelay
+        from .relay import MediaRelay
 
         try:
             self.relay = MediaRelay(

@@ -16,9 +16,9 @@ import threading
 import wave
 from typing import Any
 
-from telephony.engine.inbox import Inbox
-from telephony.engine.odoo_client import Backoff, OdooClient
-from telephony.engine.outbox import write_atomic
+from .inbox import Inbox
+from .odoo_client import Backoff, OdooClient
+from .outbox import write_atomic
 
 _logger = logging.getLogger("telephony.engine.greeting")
 

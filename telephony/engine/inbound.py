@@ -36,8 +36,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from telephony.engine.session import CallSession, MediaHost
-from telephony.engine.siptext import (
+from .session import CallSession, MediaHost
+from .siptext import (
     ANSWERED_HEADER,
     LOGIN_RE,
     RING_HEADER,

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from telephony.engine.odoo_client import ROUTE_COMMANDS, Backoff, OdooClient
+from .odoo_client import ROUTE_COMMANDS, Backoff, OdooClient
 
 _logger = logging.getLogger("telephony.engine.inbox")
 

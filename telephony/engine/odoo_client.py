@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from telephony import protocol
+from .. import protocol
 
 _logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from telephony.engine.session import CallSession, MediaHost
-from telephony.engine.siptext import sip_user
+from .session import CallSession, MediaHost
+from .siptext import sip_user
 
 _logger = logging.getLogger("telephony.engine.outbound")
 

@@ -33,7 +33,7 @@ import time
 import uuid
 from typing import Any
 
-from telephony import protocol
+from .. import protocol
 
 _logger = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
-from telephony.engine.front import SipFront
-from telephony.engine.inbox import Inbox
-from telephony.engine.options import Options
-from telephony.engine.outbox import Outbox
-from telephony.engine.uploads import RecordingUploads
+from .front import SipFront
+from .inbox import Inbox
+from .options import Options
+from .outbox import Outbox
+from .uploads import RecordingUploads
 
 _logger = logging.getLogger("telephony.engine.pool")
 
@@ -122,7 +122,7 @@ class WorkerPool:
 
     # -- processes ---------------------------------------------------------------------
     def spawn(self, index: int | None = None) -> WorkerHandle:
-        from telephony.engine.worker import run_worker
+        from .worker import run_worker
 
         if index is None or index in self.workers:
             index = next(i for i in range(len(self.workers) + 1) if i not in self.workers)

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from telephony import protocol
-from telephony.engine.odoo_client import ROUTE_RECORDING, OdooClient
-from telephony.engine.wavfile import BAD, OPEN, repair_wav, wav_state
+from .. import protocol
+from .odoo_client import ROUTE_RECORDING, OdooClient
+from .wavfile import BAD, OPEN, repair_wav, wav_state
 
 _logger = logging.getLogger("telephony.engine.uploads")
 
@@ -139,7 +139,7 @@ class RecordingUploads:
     def _convert(self, batch: list[tuple[str, str]]) -> None:
         """WAVs to mp3 in the conversion pool: one ffmpeg for the batch, one by
         one if that fails (a bad file is set aside alone); wakes the delivery."""
-        from telephony.audio import wav_to_mp3, wavs_to_mp3
+        from ..audio import wav_to_mp3, wavs_to_mp3
 
         try:
             good = []

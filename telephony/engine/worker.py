@@ -37,12 +37,12 @@ from typing import Any
 
 import pjsua2 as pj
 
-from telephony.engine.inbound import IncomingDesk
-from telephony.engine.outbound import OutboundCall
-from telephony.engine.session import CallSession
-from telephony.engine.sipobjects import CallerAccount, Leg, PjLogWriter, TrunkAccount
-from telephony.engine.siptext import quote_name, sip_user
-from telephony.engine.wavfile import OPEN, wav_state
+from .inbound import IncomingDesk
+from .outbound import OutboundCall
+from .session import CallSession
+from .sipobjects import CallerAccount, Leg, PjLogWriter, TrunkAccount
+from .siptext import quote_name, sip_user
+from .wavfile import OPEN, wav_state
 
 _logger = logging.getLogger("telephony.engine.worker")
 

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from telephony import protocol
-from telephony.engine.testline import Registrar  # noqa: F401 - the tests import it here
+from .. import protocol
+from ..engine.testline import Registrar  # noqa: F401 - the tests import it here
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
@@ -99,7 +99,7 @@ def goertzel_ratio(samples, rate: int, frequency: float) -> float:
 
 
 def read_wav(path: str) -> tuple[array.array, int]:
-    from telephony.engine.wavfile import COMPLETE, wav_state
+    from ..engine.wavfile import COMPLETE, wav_state
 
     # pjmedia writes the header a little after the recorder is deleted.
     deadline = time.monotonic() + 5
