@@ -1,4 +1,5 @@
-"""The pjsua2 objects of a media worker: accounts, call legs, the log writer.
+"""The pjsua2 objects of a media worker: endpoint settings, accounts, call legs,
+the log writer.
 
 pjsua2 calls them back in the worker's owner thread; a leg hands its state
 changes straight to the call (``CallSession``) it belongs to.
@@ -16,6 +17,23 @@ import pjsua2 as pj
 
 # Digest headers and passwords never reach the log even at pjsip level 3.
 _REDACT = re.compile(r"(Authorization:|response=|nonce=)[^\r\n]*", re.IGNORECASE)
+
+
+def endpoint_config(log_level: int) -> Any:
+    """pjsua2 for one owner thread (no threads of its own: it aborts when
+    called from another), 8 kHz mono media without echo canceller or VAD."""
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = log_level
+    cfg.logConfig.consoleLevel = log_level
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.ecTailLen = 0
+    cfg.medConfig.noVad = True
+    cfg.medConfig.threadCnt = 0
+    return cfg
 
 
 class PjLogWriter(pj.LogWriter):

@@ -40,7 +40,7 @@ import pjsua2 as pj
 from .inbound import IncomingDesk
 from .outbound import OutboundCall
 from .session import CallSession
-from .sipobjects import CallerAccount, Leg, PjLogWriter, TrunkAccount
+from .sipobjects import CallerAccount, Leg, PjLogWriter, TrunkAccount, endpoint_config
 from .siptext import quote_name, sip_user
 from .wavfile import OPEN, wav_state
 
@@ -116,22 +116,12 @@ class MediaWorker:
     def _start_endpoint(self) -> None:
         self.ep = pj.Endpoint()
         self.ep.libCreate()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
+        cfg = endpoint_config(min(3, int(self.options.get("pj_log_level", 2))))
         cfg.uaConfig.maxCalls = MAX_CALLS
         cfg.uaConfig.userAgent = "ip_telephony-engine"
         self.log_writer = PjLogWriter()
         cfg.logConfig.writer = self.log_writer
-        cfg.logConfig.level = min(3, int(self.options.get("pj_log_level", 2)))
-        cfg.logConfig.consoleLevel = cfg.logConfig.level
         cfg.logConfig.decor = 0
-        cfg.medConfig.clockRate = 8000
-        cfg.medConfig.sndClockRate = 8000
-        cfg.medConfig.channelCount = 1
-        cfg.medConfig.ecTailLen = 0
-        cfg.medConfig.noVad = True
-        cfg.medConfig.threadCnt = 0
         self.ep.libInit(cfg)
         tcfg = pj.TransportConfig()
         tcfg.port = int(self.options.get("sip_port", 0))

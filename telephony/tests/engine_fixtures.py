@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .. import protocol
+from ..engine.child import stop_process
 from ..engine.testline import Registrar  # noqa: F401 - the tests import it here
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -547,13 +548,7 @@ class UserAgentProcess:
             self.proc.terminate()
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
     def entries(self) -> list[dict]:
         try:
@@ -585,19 +580,11 @@ def _ua_main(args: argparse.Namespace) -> None:
         log_file.write(json.dumps({"ev": ev, "t": time.time(), **data}) + "\n")
         log_file.flush()
 
+    from ..engine.sipobjects import endpoint_config
+
     ep = pj.Endpoint()
     ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = 8000
-    cfg.medConfig.sndClockRate = 8000
-    cfg.medConfig.ecTailLen = 0
-    cfg.medConfig.noVad = True
-    cfg.medConfig.threadCnt = 0
-    ep.libInit(cfg)
+    ep.libInit(endpoint_config(log_level=1))
     tcfg = pj.TransportConfig()
     tcfg.port = args.port
     tcfg.boundAddress = "127.0.0.1"
