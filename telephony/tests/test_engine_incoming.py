@@ -1,4 +1,5 @@
-"""Incoming calls through the real engine (F13, F15) on loopback.
+"""Incoming calls through the real engine on loopback: greeting, ring group,
+forwarding to the "forward on no answer" number.
 
 The provider is a digest registrar that the trunk registers with, and a
 pjsua2 user agent that places a call INTO the contact the trunk registered
