@@ -44,8 +44,9 @@ class EventDelivery:
         self.held: list[dict] = []  # events held aside since the start
 
     def send_batch(self) -> bool | None:
-        """Send the oldest events. True: Odoo answered for them (or one was
-        held), False: retry later, None: the outbox is empty."""
+        """Send the oldest events. True: go on at once (Odoo answered for them,
+        one was held, or the batch was just split), False: retry after a
+        backoff, None: the outbox is empty."""
         events = self.outbox.pending(self.window)
         if not events:
             return None
@@ -77,7 +78,7 @@ class EventDelivery:
                 ATTEMPTS_BEFORE_SPLIT,
                 self.window,
             )
-            return False
+            return True  # a smaller request: no reason to wait longer for it
         if self._post([])[0] != 200:
             return False  # Odoo fails every request: not this event's fault
         self._hold(events[0], status)

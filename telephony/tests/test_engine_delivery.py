@@ -8,10 +8,11 @@ import tempfile
 
 import pytest
 
-from telephony.engine.delivery import ATTEMPTS_BEFORE_SPLIT, EventDelivery
+from telephony.engine.delivery import ATTEMPTS_BEFORE_SPLIT, Delivery, EventDelivery
 from telephony.engine.odoo_client import OdooClient
 from telephony.engine.outbox import Outbox
-from telephony.tests.engine_fixtures import FakeOdoo
+from telephony.engine.uploads import RecordingUploads
+from telephony.tests.engine_fixtures import FakeOdoo, wait_until
 
 # Attempts to deliver 100 events with one poison event: halving down to one
 # event takes 7 splits of ATTEMPTS_BEFORE_SPLIT failures each, plus the sends.
@@ -85,7 +86,7 @@ def test_an_odoo_that_fails_everything_holds_no_event(odoo, state_dir):
     odoo.down = True  # 503 to every request, an empty batch too
     delivery = EventDelivery(outbox, OdooClient(odoo.url, odoo.key, odoo.secret, timeout=5))
     for _ in range(20 * ATTEMPTS_BEFORE_SPLIT):
-        assert delivery.send_batch() is False
+        assert delivery.send_batch() is not None
     assert delivery.held == [] and not os.path.exists(os.path.join(state_dir, "held"))
     assert [e["id"] for e in outbox.pending()] == [e["id"] for e in events]
     # Odoo is back: the whole outbox goes, nothing was lost.
@@ -122,3 +123,21 @@ def test_rejected_events_are_final_and_never_sent_again(odoo, state_dir):
     posts_with_bad = [ids for ids in odoo.event_posts if bad["id"] in ids]
     assert len(posts_with_bad) == 1
     assert len(Outbox(state_dir)) == 0 and delivery.held == []
+
+
+def test_the_delivery_thread_gets_past_a_poison_event_at_the_head(odoo, state_dir):
+    """The real thread, with its backoff: a poison event first in the outbox
+    holds the others up for seconds, not for ever."""
+    outbox = Outbox(state_dir)
+    client = OdooClient(odoo.url, odoo.key, odoo.secret, timeout=5)
+    uploads = RecordingUploads(state_dir, client, outbox.changed.set)
+    delivery = Delivery(outbox, client, uploads, retry_max=2.0)
+    odoo.poison = _is_poison
+    events = _queue(outbox, 6, poison_at=0)
+    delivery.start()
+    try:
+        wait_until(lambda: len(odoo.events_of()) == 5, 30, message="the five good events")
+    finally:
+        delivery.finish()
+    assert [e["id"] for e in odoo.events_of()] == [e["id"] for e in events[1:]]
+    assert [e["id"] for e in delivery.events.held] == [events[0]["id"]]
