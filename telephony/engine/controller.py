@@ -217,6 +217,8 @@ class Controller:
             if kind == "config":
                 if item != self.config.get("version"):
                     self._fetch_config()
+            elif kind == "position":
+                self.after = item  # saved at the end of the loop turn (commit)
             elif kind == "command":
                 self.execute(item)
             elif kind == "greeting":

@@ -98,6 +98,15 @@ class CommandPoller:
                 self.stop.wait(backoff.failed())
                 continue
             backoff.reset()
+            answered_from = payload.get("after")
+            if type(answered_from) is int and 0 <= answered_from < fetched:
+                # Odoo never issued our position (we were pointed at another
+                # database, or it was restored): take its position, first.
+                _logger.warning(
+                    "Odoo answers commands from #%s, not #%s: starting over", answered_from, fetched
+                )
+                fetched = answered_from
+                self.inbox.put("position", answered_from, wake=False)
             commands = sorted(payload.get("commands") or [], key=lambda c: c.get("seq", 0))
             for command in commands:
                 seq = int(command.get("seq", 0))

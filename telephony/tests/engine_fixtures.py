@@ -282,6 +282,9 @@ class FakeOdoo:
 
             def _commands(self, payload: dict) -> None:
                 after = int(payload.get("after", 0))
+                if after > len(fake.commands):
+                    after = 0  # a position never issued here: Odoo starts over
+
                 wait = min(float(payload.get("wait", 25)), 25)
                 deadline = time.monotonic() + wait
                 with fake.cond:
@@ -295,7 +298,7 @@ class FakeOdoo:
                 if fake.down:
                     self._reply(503, {"error": "down"})
                     return
-                self._reply(200, {"commands": pending, "config_version": version})
+                self._reply(200, {"commands": pending, "config_version": version, "after": after})
 
             def _events(self, payload: dict) -> None:
                 raw = [e for e in payload.get("events") or [] if isinstance(e, dict)]
