@@ -12,6 +12,7 @@ burst of requests from one address with 503 instead of letting it through.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -65,6 +66,10 @@ class SipEdge(ChildProcess):
         )
         with open(self.cfg, "w") as out:
             out.write(config)
+        # A killed Kamailio's control process may outlive it on the old socket
+        # for a while: the checks below must reach the new Kamailio, not it.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.ctl)
         log = open(os.path.join(self.dir, "kamailio.log"), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [self.kamailio, "-DD", "-E", "-f", self.cfg, "-Y", self.dir, "-m", "32", "-M", "4"],

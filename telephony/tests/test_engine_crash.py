@@ -3,6 +3,7 @@ again, or stopped with SIGTERM (the drain)."""
 
 import os
 import signal
+import subprocess
 import tempfile
 
 import pytest
@@ -12,6 +13,7 @@ from telephony.tests.engine_fixtures import (
     FakeOdoo,
     UserAgentProcess,
     outbox_events,
+    require_kamailio,
     trunk_account,
     wait_until,
 )
@@ -175,3 +177,70 @@ def test_sigterm_drains_a_call_in_progress(rig):
     wait_until(lambda: odoo.recordings.get(call_id), 30, message="the recording")
     assert again.stop() == 0, again.log()[-3000:]
     assert odoo.recording_posts.count(call_id) == 1
+
+
+def edge_process(engine: EngineProcess) -> int | None:
+    """The main Kamailio process: the controller's child running kamailio."""
+    for pid in descendants(engine.proc.pid):
+        if running(pid) and parent_of(pid) == engine.proc.pid and "kamailio" in command_line(pid):
+            return pid
+    return None
+
+
+def parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as source:
+            return int(source.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def edge_knows(engine: EngineProcess, login: str) -> bool:
+    """Whether the edge's users table has ``login`` (kamcmd)."""
+    ctl = os.path.join(engine.state_dir, "edge", "kamailio_ctl")
+    answer = subprocess.run(
+        ["kamcmd", "-s", f"unix:{ctl}", "htable.get", "users", f"s:{login}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return answer.returncode == 0 and "value" in answer.stdout
+
+
+def test_a_killed_edge_is_restarted_and_phones_register_again(rig):
+    """Kamailio killed with -9: the engine starts it again with the phones'
+    credentials, so a phone registers and is rung as before."""
+    odoo, phone, provider, workdir, engines = rig
+    require_kamailio()
+    engine = EngineProcess(odoo, workdir).start()  # phones reached through the edge
+    engines.append(engine)
+    first = wait_until(lambda: edge_process(engine), 10, message="Kamailio")
+    os.kill(first, signal.SIGKILL)
+    wait_until(
+        lambda: edge_process(engine) not in (None, first), 20, message="Kamailio started again"
+    )
+    # The restarted edge has the users again: a desk phone registers and is rung.
+    wait_until(
+        lambda: edge_knows(engine, "acme_101"),
+        15,
+        message="the users in the restarted edge",
+    )
+    with UserAgentProcess(
+        workdir, "desk", 440, register=(engine.sip_port, "acme_101", "x")
+    ) as desk:
+        assert wait_until(lambda: desk.find("registered"), 15)[-1]["code"] == 200
+        wait_until(
+            lambda: [
+                e
+                for e in odoo.events_of("phone.state")
+                if e["data"]["login"] == "acme_101" and e["data"]["state"] == "registered"
+            ],
+            15,
+            message="phone.state registered",
+        )
+        call_id = dial(odoo, 1, "acme_101", "89161234501")
+        end = wait_until(lambda: odoo.events_of("call.ended", call_id), 25, message="ended")[0]
+        assert end["data"]["outcome"] == "answered", end
+        assert desk.find("invite", user="acme_101")
+    assert "SIP edge died: restarting it" in engine.log()
+    assert engine.stop() == 0, engine.log()[-3000:]
