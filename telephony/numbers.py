@@ -1103,3 +1103,60 @@ def normalize_incoming(raw: object, plan: DialPlan) -> str | None:
 
 normalize_stored = normalize_incoming
 """Same normalisation for phones stored on records (back-fills the E.164 column)."""
+
+
+# --------------------------------------------------------------------------
+# Numbers written in the country of their record
+# --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _country_plan(region: str) -> DialPlan | None:
+    """The bare rules of a country: reads numbers as its people write them."""
+    try:
+        return DialPlan(region=region)
+    except ValueError:
+        return None
+
+
+def reading_plan(plan: DialPlan, region: object = None) -> DialPlan:
+    """The plan that reads a number stored on a record of country ``region``.
+
+    The plan's own country keeps its city code and local length; another
+    country is read by its bare national rules; no or an unknown country
+    falls back to the plan.
+    """
+    region = region.strip().upper() if isinstance(region, str) else ""
+    if not region or region == plan.region:
+        return plan
+    return _country_plan(region) or plan
+
+
+def to_e164(raw: object, plan: DialPlan, region: object = None) -> str | None:
+    """Valid E.164 form of a number stored on a record of country ``region``.
+
+    None when the number cannot be read there as a valid number: an index of
+    numbers holds nothing made up.  Never raises.
+    """
+    e164 = reading_plan(plan, region).normalize(raw)
+    if e164 is None:
+        return None
+    country_code, nsn = _extract_country_code(e164[1:])
+    found, number_type = _region_and_type(country_code, nsn)
+    if found is None or number_type == PhoneNumberType.UNKNOWN:
+        return None
+    return e164
+
+
+def prepare_in_country(
+    raw: str, plan: DialPlan, region: object = None, allow_international: bool = False
+) -> DialResult:
+    """``plan.prepare`` for a number written as people of ``region`` write it.
+
+    The number is read in its country, then the plan's rules (international
+    calls, banned codes, directions, patterns) apply to its E.164 form.
+    """
+    reading = reading_plan(plan, region)
+    if reading is not plan:
+        raw = reading.prepare(raw, allow_international=True).e164
+    return plan.prepare(raw, allow_international=allow_international)
