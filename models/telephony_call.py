@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.sql import create_index
 
-from ..telephony.numbers import DialRefused
+from ..telephony.numbers import DialRefused, prepare_in_country
 from ..telephony.recordings import (
     HIDDEN_PHONE,
     compact_ids,
@@ -207,8 +207,12 @@ class TelephonyCall(models.Model):
             raise UserError(self.env._("No SIP account is configured: ask your administrator."))
         partner = self._dial_target(res_model, res_id)
         try:
-            prepared = account._dial_plan().prepare(
-                number, allow_international=tel_user.sudo().allow_international
+            # The number is read as written in its record's country.
+            prepared = prepare_in_country(
+                number,
+                account._dial_plan(),
+                self._dial_region(res_model, res_id),
+                allow_international=tel_user.sudo().allow_international,
             )
         except DialRefused as exc:
             refusal = self.env["res.config.settings"]._telephony_refusal_message(exc)
@@ -277,6 +281,14 @@ class TelephonyCall(models.Model):
         if partner_field and partner_field.comodel_name == "res.partner":
             return record.partner_id
         return self.env["res.partner"]
+
+    @api.model
+    def _dial_region(self, res_model, res_id):
+        """The country a number stored on the record is written in, or None."""
+        if not res_model or res_model not in self.env or not isinstance(res_id, int):
+            return None
+        record = self.env[res_model].sudo().browse(res_id).exists()
+        return self.env["telephony.number"]._region_of(record) if record else None
 
     def _end_undelivered(self):
         """End calls whose command the engine never picked up in time."""

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools.sql import table_exists
 
 PHONE_FIELD_TYPES = ("char",)
 
@@ -77,46 +78,14 @@ class TelephonyCallableModel(models.Model):
         self.search([])._telephony_reindex()
 
     def _update_registry(self):
-        """Re-patch the models, here and in the other workers."""
+        """Reload the phone fields here, and in the other workers."""
+        load_phone_fields(self.env)
         if self.env.registry.ready and not self.env.context.get("import_file"):
-            self._unregister_hook()
-            self._register_hook()
             self.env.registry.registry_invalidated = True
 
     def _register_hook(self):
-        """Keep the normalised numbers of every callable model up to date.
-
-        Callable models are chosen in Settings, so their create, write and
-        unlink are patched at run time, as base_automation does.
-        """
         super()._register_hook()
-        phone_fields = {}
-        self.env.cr.execute(
-            """
-            SELECT m.model, f.name
-              FROM telephony_callable_model c
-              JOIN ir_model m ON m.id = c.model_id
-              JOIN telephony_callable_model_field_rel r ON r.callable_model_id = c.id
-              JOIN ir_model_fields f ON f.id = r.field_id
-            """
-        )
-        for model_name, field_name in self.env.cr.fetchall():
-            if model_name in self.env and field_name in self.env[model_name]._fields:
-                phone_fields.setdefault(model_name, []).append(field_name)
-        self.env.registry.telephony_phone_fields = phone_fields
-        for model_name in phone_fields:
-            _patch(type(self.env[model_name]), "create", _make_create())
-            _patch(type(self.env[model_name]), "write", _make_write())
-            _patch(type(self.env[model_name]), "unlink", _make_unlink())
-
-    def _unregister_hook(self):
-        for model_name in getattr(self.env.registry, "telephony_phone_fields", {}):
-            model_class = type(self.env[model_name])
-            for method in ("create", "write", "unlink"):
-                if getattr(getattr(model_class, method, None), "telephony_origin", None):
-                    delattr(model_class, method)
-        self.env.registry.telephony_phone_fields = {}
-        return super()._unregister_hook()
+        load_phone_fields(self.env)
 
     @api.model
     def telephony_phone_fields(self):
@@ -127,46 +96,40 @@ class TelephonyCallableModel(models.Model):
         }
 
 
-def _phone_fields(records):
-    return getattr(records.env.registry, "telephony_phone_fields", {}).get(records._name, ())
+def load_phone_fields(env):
+    """Read {model: (phone field names)} of the callable models into the registry.
+
+    Kept on the registry (one per database and worker) and read by the
+    create/write/unlink of every model (models/base.py), so that the index
+    also follows writes made while modules install or update, before
+    ``_register_hook`` runs.
+    """
+    registry = env.registry
+    if not table_exists(env.cr, "telephony_callable_model_field_rel"):
+        return {}
+    env.cr.execute(
+        """
+        SELECT m.model, f.name
+          FROM telephony_callable_model c
+          JOIN ir_model m ON m.id = c.model_id
+          JOIN telephony_callable_model_field_rel r ON r.callable_model_id = c.id
+          JOIN ir_model_fields f ON f.id = r.field_id
+        """
+    )
+    phone_fields = {}
+    for model_name, field_name in env.cr.fetchall():
+        if model_name in env and field_name in env[model_name]._fields:
+            phone_fields.setdefault(model_name, []).append(field_name)
+    phone_fields = {model: tuple(names) for model, names in phone_fields.items()}
+    registry.telephony_phone_fields = phone_fields
+    # A rolled back change of the callable models must not stay in force.
+    env.cr.postrollback.add(lambda: setattr(registry, "telephony_phone_fields", None))
+    return phone_fields
 
 
-def _patch(model_class, name, method):
-    if getattr(model_class.__dict__.get(name), "telephony_origin", None):
-        return
-    method.telephony_origin = getattr(model_class, name)
-    setattr(model_class, name, method)
-
-
-def _make_create():
-    @api.model_create_multi
-    def create(self, vals_list, **kwargs):
-        records = create.telephony_origin(self, vals_list, **kwargs)
-        names = _phone_fields(records)
-        if names:
-            records.env["telephony.number"].sudo()._reindex(records, names)
-        return records
-
-    return create
-
-
-def _make_write():
-    def write(self, vals, **kwargs):
-        result = write.telephony_origin(self, vals, **kwargs)
-        names = _phone_fields(self)
-        if names and set(names) & set(vals):
-            self.env["telephony.number"].sudo()._reindex(self, names)
-        return result
-
-    return write
-
-
-def _make_unlink():
-    def unlink(self, **kwargs):
-        model_name, ids = self._name, self.ids
-        result = unlink.telephony_origin(self, **kwargs)
-        if _phone_fields(self) and ids:
-            self.env["telephony.number"].sudo()._forget(model_name, ids)
-        return result
-
-    return unlink
+def phone_fields_of(records):
+    """The phone fields of ``records``' model, if it is callable."""
+    phone_fields = getattr(records.env.registry, "telephony_phone_fields", None)
+    if phone_fields is None:
+        phone_fields = load_phone_fields(records.env)
+    return phone_fields.get(records._name, ())

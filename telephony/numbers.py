@@ -1132,19 +1132,29 @@ def reading_plan(plan: DialPlan, region: object = None) -> DialPlan:
     return _country_plan(region) or plan
 
 
-def to_e164(raw: object, plan: DialPlan, region: object = None) -> str | None:
-    """Valid E.164 form of a number stored on a record of country ``region``.
+def _read_in(reading: DialPlan, plan: DialPlan, cleaned: str) -> str | None:
+    """E.164 of a number as people of ``reading``'s country write it, checked
+    by ``plan``'s rules (valid in the plan's country, possible elsewhere)."""
+    located = reading._locate(cleaned)
+    if isinstance(located[0], str) or plan._check(*located) is None:
+        return None
+    return f"+{located[0]}{located[1]}"
 
-    None when the number cannot be read there as a valid number: an index of
-    numbers holds nothing made up.  Never raises.
+
+def to_e164(raw: object, plan: DialPlan, region: object = None) -> str | None:
+    """E.164 form of a number stored on a record of country ``region``.
+
+    The number is read as people of that country write it, and kept when
+    it could be dialled from the plan's country (valid there, of a possible
+    length abroad); a number stored without its "+" is kept only if valid.
+    None otherwise: an index of numbers holds nothing guessed.  Never raises.
     """
-    e164 = reading_plan(plan, region).normalize(raw)
-    if e164 is None:
+    cleaned = _clean(raw)
+    if not cleaned:
         return None
-    country_code, nsn = _extract_country_code(e164[1:])
-    found, number_type = _region_and_type(country_code, nsn)
-    if found is None or number_type == PhoneNumberType.UNKNOWN:
-        return None
+    e164 = _read_in(reading_plan(plan, region), plan, cleaned)
+    if e164 is None and cleaned[0] != "+":
+        e164 = plan._normalized("+" + cleaned, must_be_valid=True)
     return e164
 
 
@@ -1157,6 +1167,10 @@ def prepare_in_country(
     calls, banned codes, directions, patterns) apply to its E.164 form.
     """
     reading = reading_plan(plan, region)
-    if reading is not plan:
-        raw = reading.prepare(raw, allow_international=True).e164
+    cleaned = _clean(raw) if reading is not plan else None
+    if cleaned:
+        located = reading._locate(cleaned)
+        if isinstance(located[0], str):
+            raise DialRefused(REASON_INVALID, *located)
+        raw = f"+{located[0]}{located[1]}"
     return plan.prepare(raw, allow_international=allow_international)

@@ -63,3 +63,19 @@ def test_dialling_reads_in_the_records_country_then_applies_the_plan():
         prepare_in_country("8 (916) 123-45-67", RU, "US", allow_international=True)
     assert refused.value.reason == "invalid"
     assert prepare_in_country("8 (916) 123-45-67", RU, "RU").e164 == "+79161234567"
+
+
+def test_a_number_of_a_possible_length_abroad_is_read_as_dialled():
+    # Demo contacts have US numbers of unassigned area codes: dialled from
+    # Russia as any +1 number of that length would be, and indexed alike.
+    assert to_e164("(198)-539-4948", RU, "US") == "+11985394948"
+    assert prepare_in_country("(198)-539-4948", RU, "US").e164 == "+11985394948"
+    assert to_e164("+1 555-555-5556", RU, "US") == "+15555555556"
+    # At home, numbers must be valid, as when typed.
+    assert to_e164("(603)-996-3829", DialPlan(region="US")) == "+16039963829"
+    assert to_e164("(198)-539-4948", DialPlan(region="US")) is None
+
+
+def test_a_number_stored_without_its_plus_is_kept_only_if_valid():
+    assert to_e164("79161234567", RU) == "+79161234567"
+    assert to_e164("6039963829", RU) is None
