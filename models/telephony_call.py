@@ -584,10 +584,17 @@ class TelephonyCall(models.Model):
         call = call.sudo()
         if call.partner_id:
             return
-        # The contact gets the number only if its creator may see it: contact
-        # fields are not masked, so a masked user would read it there.
-        if number and masking(number) == number and not partner.phone and not partner.mobile:
-            partner.sudo().phone = number
+        # The contact gets the number if its creator may see it, or if the
+        # contact's phone is masked for them as the call's number is.
+        hidden_there = "phone" in self.env["res.partner"]._telephony_masked_phone_fields()
+        contact = partner.sudo()
+        if (
+            number
+            and (masking(number) == number or hidden_there)
+            and not contact.phone
+            and not contact.mobile
+        ):
+            contact.phone = number
         call.partner_id = partner
         call._push_card()
 

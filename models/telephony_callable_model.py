@@ -1,6 +1,9 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import ormcache
 from odoo.tools.sql import table_exists
+
+from .telephony_masking_mixin import MaskedValues, _masker
 
 PHONE_FIELD_TYPES = ("char",)
 
@@ -78,14 +81,41 @@ class TelephonyCallableModel(models.Model):
         self.search([])._telephony_reindex()
 
     def _update_registry(self):
-        """Reload the phone fields here, and in the other workers."""
-        load_phone_fields(self.env)
-        if self.env.registry.ready and not self.env.context.get("import_file"):
-            self.env.registry.registry_invalidated = True
+        """Reload the phone fields, here and (through the cache) in the other workers."""
+        self.env.registry.clear_cache()
+        self._telephony_phone_fields_map()
 
     def _register_hook(self):
         super()._register_hook()
-        load_phone_fields(self.env)
+        self._telephony_phone_fields_map()
+
+    @api.model
+    @ormcache()
+    def _telephony_phone_fields_map(self):
+        """{model: (phone field names)} of the callable models, cached.
+
+        Read by the create/write/unlink of every model (models/base.py), so
+        that the index also follows writes made while modules install or
+        update, before ``_register_hook`` runs; and their fields are made to
+        mask their values.
+        """
+        phone_fields = {}
+        if table_exists(self.env.cr, "telephony_callable_model_field_rel"):
+            self.env.cr.execute(
+                """
+                SELECT m.model, f.name
+                  FROM telephony_callable_model c
+                  JOIN ir_model m ON m.id = c.model_id
+                  JOIN telephony_callable_model_field_rel r ON r.callable_model_id = c.id
+                  JOIN ir_model_fields f ON f.id = r.field_id
+                """
+            )
+            for model_name, field_name in self.env.cr.fetchall():
+                if model_name in self.env and field_name in self.env[model_name]._fields:
+                    phone_fields.setdefault(model_name, []).append(field_name)
+        phone_fields = {model: tuple(names) for model, names in phone_fields.items()}
+        _mask_phone_fields(self.env, phone_fields)
+        return phone_fields
 
     @api.model
     def telephony_phone_fields(self):
@@ -96,40 +126,52 @@ class TelephonyCallableModel(models.Model):
         }
 
 
-def load_phone_fields(env):
-    """Read {model: (phone field names)} of the callable models into the registry.
-
-    Kept on the registry (one per database and worker) and read by the
-    create/write/unlink of every model (models/base.py), so that the index
-    also follows writes made while modules install or update, before
-    ``_register_hook`` runs.
-    """
-    registry = env.registry
-    if not table_exists(env.cr, "telephony_callable_model_field_rel"):
-        return {}
-    env.cr.execute(
-        """
-        SELECT m.model, f.name
-          FROM telephony_callable_model c
-          JOIN ir_model m ON m.id = c.model_id
-          JOIN telephony_callable_model_field_rel r ON r.callable_model_id = c.id
-          JOIN ir_model_fields f ON f.id = r.field_id
-        """
-    )
-    phone_fields = {}
-    for model_name, field_name in env.cr.fetchall():
-        if model_name in env and field_name in env[model_name]._fields:
-            phone_fields.setdefault(model_name, []).append(field_name)
-    phone_fields = {model: tuple(names) for model, names in phone_fields.items()}
-    registry.telephony_phone_fields = phone_fields
-    # A rolled back change of the callable models must not stay in force.
-    env.cr.postrollback.add(lambda: setattr(registry, "telephony_phone_fields", None))
-    return phone_fields
-
-
 def phone_fields_of(records):
     """The phone fields of ``records``' model, if it is callable."""
-    phone_fields = getattr(records.env.registry, "telephony_phone_fields", None)
-    if phone_fields is None:
-        phone_fields = load_phone_fields(records.env)
-    return phone_fields.get(records._name, ())
+    env = records.env
+    if "telephony.callable.model" not in env.registry:
+        return ()
+    return env["telephony.callable.model"]._telephony_phone_fields_map().get(records._name, ())
+
+
+class CallableMaskedValues(MaskedValues):
+    """A phone field of a callable model (res.partner.phone...), masked like
+    the numbers of the call log while its model stays callable."""
+
+    def _telephony_masks(self, records):
+        if self.name not in phone_fields_of(records):
+            return None
+        return _masker(records.env)
+
+
+_MASKED_CLASSES = {}
+
+
+def _masked_class(field_class):
+    if field_class not in _MASKED_CLASSES:
+        _MASKED_CLASSES[field_class] = type(
+            f"TelephonyMasked{field_class.__name__}",
+            (CallableMaskedValues, field_class),
+            {"_telephony_plain_class": field_class},
+        )
+    return _MASKED_CLASSES[field_class]
+
+
+def _mask_phone_fields(env, phone_fields):
+    """Make the registry's phone fields mask their values (fields of other
+    modules, such as res.partner.phone, cannot be declared masked)."""
+    registry = env.registry
+    masked = []
+    for field in getattr(registry, "telephony_masked_field_objects", ()):
+        if field.name not in phone_fields.get(field.model_name, ()):
+            field.__class__ = field._telephony_plain_class
+    for model_name, names in phone_fields.items():
+        for name in names:
+            field = env[model_name]._fields[name]
+            if isinstance(field, MaskedValues):
+                if isinstance(field, CallableMaskedValues):
+                    masked.append(field)
+                continue
+            field.__class__ = _masked_class(type(field))
+            masked.append(field)
+    registry.telephony_masked_field_objects = masked
