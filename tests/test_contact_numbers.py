@@ -125,3 +125,26 @@ class TestDemoContacts(TelephonyCommon):
                 # Named: this contact, or another one with the same number.
                 self.assertTrue(incoming.partner_id)
                 self.assertIn(incoming.partner_id.id, self.env["telephony.number"]._match(e164))
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestCallsOnTheContact(TelephonyCommon):
+    def test_the_contact_counts_and_lists_its_calls_and_its_peoples(self):
+        company = self.env["res.partner"].create({"name": "Acme", "is_company": True})
+        person = self.env["res.partner"].create({"name": "Employee", "parent_id": company.id})
+        Call = self.env["telephony.call"]
+        for partner, user in ((company, self.sales_user), (person, self.sales_user)):
+            Call.create({"direction": "inbound", "partner_id": partner.id, "user_id": user.id})
+        Call.create({"direction": "inbound", "partner_id": self.client.id})
+        self.assertEqual(company.with_user(self.sales_user).telephony_call_count, 2)
+        self.assertEqual(person.with_user(self.sales_user).telephony_call_count, 1)
+        action = person.with_user(self.sales_user).action_telephony_calls()
+        self.assertEqual(action["res_model"], "telephony.call")
+        listed = Call.with_user(self.sales_user).search(action["domain"])
+        self.assertEqual(listed.partner_id, person)
+        listed = Call.search(company.action_telephony_calls()["domain"])
+        self.assertEqual(listed.partner_id, company | person)
+        arch = self.env["res.partner"].with_user(self.sales_user).get_views([(False, "form")])
+        self.assertIn("action_telephony_calls", arch["views"]["form"]["arch"])
+        # Users without the call log see no count.
+        self.assertEqual(company.with_user(self.other_user).telephony_call_count, 0)
