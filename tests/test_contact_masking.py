@@ -218,6 +218,20 @@ class TestContactMasking(TelephonyHttpCommon):
         )
         self.assertHidden(html, "report")
 
+    def test_a_users_phone_read_through_the_user_is_masked(self):
+        # res.users reads res.partner's phone by delegation, in the user's
+        # environment: the partner's field masks it.
+        self.masked_group.write({"telephony_mask_mode": "prefix", "telephony_mask_count": 6})
+        colleague = self.env["res.users"].create(
+            {"name": "Colleague", "login": "colleague", "partner_id": self.contact.id}
+        )
+        self.assertEqual(colleague.with_user(self.sales_user).phone, "(***) ***-0777")
+        answer = self.rpc("read", [colleague.id], ["phone", "mobile"], model="res.users")
+        row = self.assertResult(answer, "res.users read")[0]
+        self.assertEqual(row["phone"], "(***) ***-0777")
+        self.assertEqual(row["mobile"], "+* *** **5-83-29")
+        self.assertEqual(colleague.sudo().phone, PHONE)
+
     def test_a_model_no_longer_callable_is_not_masked(self):
         self.env.ref("ip_telephony.telephony_callable_model_res_partner").unlink()
         self.assertEqual(self.contact.with_user(self.sales_user).phone, PHONE)
