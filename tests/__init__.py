@@ -10,3 +10,4 @@ from . import test_recordings
 from . import test_incoming
 from . import test_contact_numbers
 from . import test_contact_masking
+from . import test_engine_contact_call
