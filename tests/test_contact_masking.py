@@ -217,6 +217,19 @@ class TestContactMasking(TelephonyHttpCommon):
             ._render(view.id, {"doc": self.contact.with_user(self.sales_user)})
         )
         self.assertHidden(html, "report")
+        template = self.env["mail.template"].create(
+            {
+                "name": "Contact mail",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "subject": "Call {{ object.phone }}",
+                "body_html": '<p>Mobile: <t t-out="object.mobile"/></p>',
+            }
+        )
+        rendered = template.with_user(self.sales_user)._generate_template(
+            [self.contact.id], ["subject", "body_html"]
+        )
+        self.assertHidden(rendered, "mail template")
+        self.assertIn("Mobile", str(rendered[self.contact.id]["body_html"]))
 
     def test_a_users_phone_read_through_the_user_is_masked(self):
         # res.users reads res.partner's phone by delegation, in the user's
