@@ -14,6 +14,7 @@ from ..telephony.recordings import (
     recording_filename,
     stored_recording_name,
 )
+from .telephony_callable_model import phone_fields_of
 from .telephony_masking_mixin import MaskedChar
 
 _logger = logging.getLogger(__name__)
@@ -284,11 +285,17 @@ class TelephonyCall(models.Model):
 
     @api.model
     def _dial_region(self, res_model, res_id):
-        """The country a number stored on the record is written in, or None."""
+        """The country the phones of the record are written in, or None.
+
+        Only for callable models: other numbers (a call's, as the trunk
+        gave it) are written as in the plan's country.
+        """
         if not res_model or res_model not in self.env or not isinstance(res_id, int):
             return None
         record = self.env[res_model].sudo().browse(res_id).exists()
-        return self.env["telephony.number"]._region_of(record) if record else None
+        if not record or not phone_fields_of(record):
+            return None
+        return self.env["telephony.number"]._region_of(record)
 
     def _end_undelivered(self):
         """End calls whose command the engine never picked up in time."""

@@ -36,6 +36,20 @@ class TestContactNumbers(TelephonyCommon):
         command = self.env["telephony.command"].search([("call_id", "=", call.id)])
         self.assertIn("+18709310777", str(command.payload))
 
+    def test_a_calls_own_number_is_read_in_the_plans_country(self):
+        """Calling back from the call log: the trunk gave the number as written here."""
+        incoming = self.env["telephony.call"].create(
+            {
+                "direction": "inbound",
+                "number": "8 (916) 123-45-67",
+                "partner_id": self.american.id,
+                "user_id": self.sales_user.id,
+            }
+        )
+        calls = self.env["telephony.call"].with_user(self.sales_user)
+        call = calls.browse(calls.dial("8 (916) 123-45-67", "telephony.call", incoming.id))
+        self.assertEqual(call.sudo().number_e164, "+79161234567")
+
     def test_international_rules_still_apply_to_the_contacts_number(self):
         self.env["ir.config_parameter"].sudo().set_param("ip_telephony.allow_international", "")
         calls = self.env["telephony.call"].with_user(self.sales_user)
