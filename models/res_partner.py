@@ -7,6 +7,15 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     telephony_call_count = fields.Integer("Calls", compute="_compute_telephony_call_count")
+    # Whether there is a phone to call, for users who see it masked to nothing.
+    telephony_has_phone = fields.Boolean(
+        "Has a phone", compute="_compute_telephony_has_phone", compute_sudo=True
+    )
+
+    @api.depends("phone")
+    def _compute_telephony_has_phone(self):
+        for partner in self:
+            partner.telephony_has_phone = bool(partner.phone)
 
     @api.depends_context("uid")
     def _compute_telephony_call_count(self):

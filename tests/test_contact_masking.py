@@ -168,6 +168,17 @@ class TestContactMasking(TelephonyHttpCommon):
         counted = self.rpc("read_group", [("id", "=", self.contact.id)], ["phone:count"], [])
         self.assertEqual(self.assertResult(counted, "count")[0]["phone"], 1)
 
+    def test_the_contact_card_knows_there_is_a_phone_to_call(self):
+        spec = {"phone": {}, "telephony_has_phone": {}}
+        rows = self.assertResult(
+            self.rpc("web_read", [self.contact.id, self.other.id], specification=spec), "web_read"
+        )
+        self.assertEqual([row["phone"] for row in rows], ["", ""])
+        self.assertEqual([row["telephony_has_phone"] for row in rows], [True, True])
+        self.other.phone = False
+        row = self.rpc("web_read", [self.other.id], specification=spec)["result"][0]
+        self.assertFalse(row["telephony_has_phone"])
+
     def test_the_call_icon_still_dials(self):
         calls = self.env["telephony.call"].with_user(self.sales_user)
         call = calls.browse(calls.dial_field("res.partner", self.contact.id, "phone"))
