@@ -9,3 +9,6 @@ from . import test_masking
 from . import test_recordings
 from . import test_incoming
 from . import test_translations
+from . import test_contact_numbers
+from . import test_contact_masking
+from . import test_engine_contact_call
