@@ -14,6 +14,7 @@ from ..telephony.recordings import (
     recording_filename,
     stored_recording_name,
 )
+from .telephony_call_outcome import OUTCOMES, log_outcome, reason_text
 from .telephony_masking_mixin import MaskedChar
 
 _logger = logging.getLogger(__name__)
@@ -65,18 +66,20 @@ class TelephonyCall(models.Model):
     # No field of a call is tracked: the call is its own log, and a chatter
     # message per call would cost the events endpoint and double the purge
     # (each message deleted is checked against some 25 foreign keys).
-    outcome = fields.Selection(
-        [
-            ("answered", "Answered"),
-            ("no_answer", "No answer"),
-            ("busy", "Busy"),
-            ("failed", "Failed"),
-            ("cancelled", "Cancelled"),
-            ("forwarded", "Forwarded"),
-        ],
-        readonly=True,
-    )
+    outcome = fields.Selection(OUTCOMES, readonly=True)
     outcome_reason = fields.Char(readonly=True)
+    outcome_code = fields.Integer("SIP code", readonly=True)
+    outcome_reason_text = fields.Char("Reason", compute="_compute_outcome_reason_text")
+    # Who ended the call from Odoo (the hang-up button of the card).
+    hangup_user_id = fields.Many2one("res.users", "Ended by", readonly=True)
+    # 100 for an answered call, else 0: its average is the answered share.
+    answered_percent = fields.Float(
+        "Answered (%)",
+        compute="_compute_answered_percent",
+        store=True,
+        aggregator="avg",
+        digits=(16, 1),
+    )
     # MaskedChar: masked on every way out for users whose groups mask numbers (F27).
     number = MaskedChar(readonly=True, help="The number as dialled or as received.")
     number_e164 = MaskedChar("Number (E.164)", readonly=True, index=True)
@@ -171,6 +174,24 @@ class TelephonyCall(models.Model):
                 call.duration = round((call.end_date - call.answer_date).total_seconds())
             else:
                 call.duration = 0
+
+    @api.depends("outcome")
+    def _compute_answered_percent(self):
+        for call in self:
+            call.answered_percent = 100.0 if call.outcome in ("answered", "forwarded") else 0.0
+
+    @api.depends("outcome_reason", "outcome_code", "hangup_user_id")
+    @api.depends_context("lang")
+    def _compute_outcome_reason_text(self):
+        for call in self:
+            if call.outcome_reason == "hangup requested" and call.hangup_user_id:
+                call.outcome_reason_text = self.env._(
+                    "Ended from Odoo by %(user)s", user=call.hangup_user_id.sudo().name
+                )
+            else:
+                call.outcome_reason_text = reason_text(
+                    self.env, call.outcome_reason, call.outcome_code
+                )
 
     @api.depends("recording_id")
     def _compute_has_recording(self):
@@ -403,9 +424,11 @@ class TelephonyCall(models.Model):
             if event.type == "call.forwarded":
                 values["forwarded_to"] = event.data["number"]
         elif event.type == "call.ended":
+            code = event.data.get("code") or 0
             values["end_date"] = _utc(event.at)
-            values["outcome"] = event.data["outcome"]
+            values["outcome"] = log_outcome(self.direction, event.data["outcome"], code)
             values["outcome_reason"] = (event.data.get("reason") or "")[:200]
+            values["outcome_code"] = code
         if event.at > self.last_event_at:
             values["last_event_at"] = event.at
         self.write(values)

@@ -8,3 +8,4 @@ from . import test_ui
 from . import test_masking
 from . import test_recordings
 from . import test_incoming
+from . import test_call_log
