@@ -77,7 +77,7 @@ registry.category("web_tour.tours").add("ip_telephony_call_log", {
         ...openFilter("With recording"),
         {
             content: "Only the recorded call is left",
-            trigger: `.o_list_view:not(:has(${ROW}:contains(Declined))) ${ROW}:contains(Ivan Petrov)`,
+            trigger: `.o_list_view:not(:has(.o_data_row:contains(Declined))) .o_data_row:contains(Ivan Petrov)`,
         },
         {
             content: "Remove the filter",
@@ -87,7 +87,7 @@ registry.category("web_tour.tours").add("ip_telephony_call_log", {
         ...openFilter("Missed"),
         {
             content: "The missed incoming call is listed, and nothing else",
-            trigger: `.o_list_view:not(:has(${ROW}:contains(Declined))) ${ROW} td[name=outcome]:contains(No answer)`,
+            trigger: `.o_list_view:not(:has(.o_data_row:contains(Declined))) .o_data_row td[name=outcome]:contains(No answer)`,
         },
         {
             content: "Remove the filter",
@@ -97,7 +97,7 @@ registry.category("web_tour.tours").add("ip_telephony_call_log", {
         ...openFilter("Today"),
         {
             content: "Today's calls are listed, not last month's",
-            trigger: `.o_list_view:not(:has(${ROW}:contains(Old Client))) ${ROW}:contains(Ivan Petrov)`,
+            trigger: `.o_list_view:not(:has(.o_data_row:contains(Old Client))) .o_data_row:contains(Ivan Petrov)`,
         },
         {
             content: "Switch to the pivot",
