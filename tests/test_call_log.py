@@ -95,7 +95,7 @@ class TestCallOutcome(TelephonyCommon):
         )
         call = self._end_outbound("no_answer", 603, "Decline")
         call = call.with_context(lang="ru_RU")
-        self.assertEqual(call.outcome_reason_text, "Вызов отклонён (603)")
+        self.assertEqual(call.outcome_reason_text, "Отклонён (603)")
         self.assertEqual(
             dict(call._fields["outcome"]._description_selection(call.env))["declined"],
             "Отклонён",
