@@ -20,6 +20,7 @@ DIRECTIONS = ("local", "national", "mobile", "international")
 # Written when telephony is enabled, so a fresh start has sensible rules.
 DEFAULT_PARAMS = {
     "ring_time": "15",
+    "forward_ring_time": "15",
     "allow_local": "True",
     "allow_national": "True",
     "allow_mobile": "True",
@@ -49,6 +50,18 @@ class ResConfigSettings(models.TransientModel):
     )
     telephony_forward_number = fields.Char(
         "Forward on no answer", config_parameter="ip_telephony.forward_number"
+    )
+    telephony_forward_ring_time = fields.Integer(
+        "Forward ring time (s)",
+        config_parameter="ip_telephony.forward_ring_time",
+        default=15,
+        help="How long the forward number rings before the call counts as missed.",
+    )
+    # Chosen from the list of countries; stored as its code in the region parameter.
+    telephony_country_id = fields.Many2one(
+        "res.country",
+        "Country",
+        help="Country of the office: numbers without a country code are read in its habits.",
     )
     telephony_region = fields.Char(
         "Country code",
@@ -187,6 +200,7 @@ class ResConfigSettings(models.TransientModel):
         "telephony_patterns",
         "telephony_local_length",
         "telephony_ring_time",
+        "telephony_forward_ring_time",
         "telephony_region",
         "telephony_city_code",
         "telephony_exit_prefix",
@@ -218,6 +232,11 @@ class ResConfigSettings(models.TransientModel):
                 raise ValidationError(self.env._("A local number has 3 to 12 digits."))
             if settings.telephony_ring_time and not 5 <= settings.telephony_ring_time <= 300:
                 raise ValidationError(self.env._("The ring time is between 5 and 300 seconds."))
+            forward_ring = settings.telephony_forward_ring_time
+            if forward_ring and not 5 <= forward_ring <= 60:
+                raise ValidationError(
+                    self.env._("The forward number's ring time is between 5 and 60 seconds.")
+                )
 
     @api.constrains("telephony_purge_days", "telephony_recording_days")
     def _check_telephony_retention(self):
@@ -247,6 +266,11 @@ class ResConfigSettings(models.TransientModel):
         mp3 = self._telephony_greeting_attachment("mp3")
         res["telephony_greeting"] = mp3.with_context(bin_size=False).datas if mp3 else False
         res["telephony_greeting_name"] = mp3.name if mp3 else False
+        code = (self._telephony_param("region") or "").strip().upper()
+        if code:
+            res["telephony_country_id"] = (
+                self.env["res.country"].search([("code", "=", code)], limit=1).id
+            )
         return res
 
     def set_values(self):
@@ -255,6 +279,10 @@ class ResConfigSettings(models.TransientModel):
         if not self.env.is_admin():
             raise AccessError(self.env._("Only administrators can change the settings."))
         numbering = self._telephony_numbering()
+        for settings in self:
+            country_code = settings.telephony_country_id.code
+            if country_code and country_code != (settings.telephony_region or "").upper():
+                settings.telephony_region = country_code
         result = super().set_values()
         self._telephony_set_greeting(self.telephony_greeting, self.telephony_greeting_name)
         if self._telephony_numbering() != numbering and self._telephony_param("enabled"):
@@ -459,6 +487,7 @@ class ResConfigSettings(models.TransientModel):
         return {
             "enabled": bool(get("enabled")),
             "ring_time": int(get("ring_time") or 15),
+            "forward_ring_time": int(get("forward_ring_time") or 15),
             "forward_number": forward,
             "forward_dial": forward_dial,
             "greeting_url": "/telephony/engine/greeting" if greeting else None,

@@ -369,7 +369,8 @@ class InboundCalls:
             self._hangup_all(session)
             return
         session.forward_leg = leg
-        session.forward_deadline = time.monotonic() + FORWARD_RING_MAX
+        ring = float(self.settings.get("forward_ring_time") or FORWARD_RING_MAX)
+        session.forward_deadline = time.monotonic() + min(ring, FORWARD_RING_MAX)
         _logger.info("call %s: forwarded (%s)", session.call_id, why)
         self._start_ringback(session)
 
