@@ -60,3 +60,17 @@ class TestReminderAtLogin(TelephonyHttpCommon):
         self.start_tour("/odoo", "ip_telephony_reminder_login", login="sales", timeout=120)
         params.set_param("ip_telephony.show_reminder", False)
         self.assertFalse(http._telephony_session_info()["show_reminder"])
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestCallSettingsTour(TelephonyHttpCommon):
+    def test_country_and_forward_ring_time_in_settings(self):
+        self.start_tour(
+            "/odoo/settings#ip_telephony", "ip_telephony_call_settings", login="admin", timeout=120
+        )
+        params = self.env["ir.config_parameter"].sudo()
+        self.assertEqual(params.get_param("ip_telephony.region"), "DE")
+        self.assertEqual(params.get_param("ip_telephony.forward_ring_time"), "25")
+        settings = self.env["res.config.settings"]._telephony_engine_settings()
+        self.assertEqual(settings["forward_ring_time"], 25)
+        self.assertEqual(settings["forward_number"], "+49 30 1234567")

@@ -1,0 +1,37 @@
+import { registry } from "@web/core/registry";
+
+/** The administrator picks the country from a list and the forward number's ring time. */
+registry.category("web_tour.tours").add("ip_telephony_call_settings", {
+    url: "/odoo/settings#ip_telephony",
+    steps: () => [
+        {
+            content: "The country is a country, not a code",
+            trigger: "div[name=telephony_country_id] input",
+            run: "edit Germ",
+        },
+        {
+            content: "Pick Germany",
+            trigger: ".o-autocomplete--dropdown-item:contains(Germany)",
+            run: "click",
+        },
+        {
+            content: "Set a forward number",
+            trigger: "div[name=telephony_forward_number] input",
+            run: "edit +49 30 1234567",
+        },
+        {
+            content: "It rings for its own time, apart from the users' phones",
+            trigger: "div[name=telephony_forward_ring_time] input",
+            run: "edit 25",
+        },
+        {
+            content: "Save",
+            trigger: ".o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "Saved: Germany is still shown",
+            trigger: ".o_form_saved div[name=telephony_country_id] input:value(Germany)",
+        },
+    ],
+});
