@@ -505,8 +505,39 @@ class TelephonyCall(models.Model):
             "answer": call.answer_date and fields.Datetime.to_string(call.answer_date),
             "end": call.end_date and fields.Datetime.to_string(call.end_date),
             "is_mine": call.user_id == self.env.user,
+            "note": call.note or "",
+            "can_hang_up": call.state != "ended"
+            and bool(call.engine_call_id)
+            and (
+                call.user_id == self.env.user
+                or self.env.user.has_group("ip_telephony.group_telephony_manager")
+            ),
             **call._card_incoming_payload(self.env.user, masking),
         }
+
+    def action_hangup(self):
+        """End the call, or cancel it while it rings, from its card.
+
+        Only the call's user or a telephony administrator may: that is
+        checked before the call is read in superuser mode. The engine hangs
+        up every leg and reports ``call.ended``; the log says who ended it.
+        """
+        self.ensure_one()
+        user = self.env.user
+        if not user.has_group("ip_telephony.group_telephony_manager"):
+            self.check_access("read")
+            if not user._telephony_user() or self.user_id != user:
+                raise AccessError(self.env._("Only the user of a call can end it."))
+        call = self.sudo()
+        if call.state == "ended":
+            raise UserError(self.env._("This call has already ended."))
+        if not call.engine_call_id:
+            raise UserError(self.env._("The call is still being placed: try again in a moment."))
+        call.hangup_user_id = user
+        self.env["telephony.engine"]._queue_command(
+            "hangup", {"engine_call_id": call.engine_call_id}, call=call
+        )
+        return True
 
     @api.model
     def telephony_active_cards(self):

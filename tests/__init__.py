@@ -10,3 +10,4 @@ from . import test_recordings
 from . import test_incoming
 from . import test_call_log
 from . import test_call_settings
+from . import test_call_hangup

@@ -31,6 +31,8 @@ export const callCardService = {
         // Closed cards stay closed: a late update (a recording, a note) of
         // their call does not bring them back.
         const closedIds = new Set();
+        // Cards whose notes are being typed: they do not close by themselves.
+        const heldIds = new Set();
 
         function scheduleClose(card, delay = ENDED_CARD_DELAY) {
             browser.clearTimeout(closeTimers.get(card.id));
@@ -63,7 +65,7 @@ export const callCardService = {
                     close(state.cards[0].id);
                 }
             }
-            if (card.state === "ended") {
+            if (card.state === "ended" && !heldIds.has(card.id)) {
                 scheduleClose(card);
             }
         }
@@ -93,6 +95,31 @@ export const callCardService = {
                 views: [[false, "form"]],
                 target: "current",
             });
+        }
+
+        /** End the call, or cancel it while it rings: the engine hangs up. */
+        async function hangup(card) {
+            await orm.call("telephony.call", "action_hangup", [[card.id]]);
+        }
+
+        /** Notes typed on the card are the call's notes. */
+        async function saveNote(card, note) {
+            await orm.write("telephony.call", [card.id], { note });
+            card.note = note;
+        }
+
+        /** A card whose notes are being typed stays open after its call ended. */
+        function holdOpen(card, hold) {
+            if (hold) {
+                browser.clearTimeout(closeTimers.get(card.id));
+                closeTimers.delete(card.id);
+                heldIds.add(card.id);
+            } else {
+                heldIds.delete(card.id);
+                if (card.state === "ended") {
+                    scheduleClose(card);
+                }
+            }
         }
 
         /** An unknown caller becomes a contact (B3); the call is linked to it. */
@@ -165,7 +192,7 @@ export const callCardService = {
                 .catch(() => {});
         }
 
-        return { state, close, createContact, dial, open, update };
+        return { state, close, createContact, dial, hangup, holdOpen, open, saveNote, update };
     },
 };
 
