@@ -3,12 +3,25 @@
 import os
 import shutil
 import tempfile
+import threading
+import time
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
-from .common import TelephonyCommon, TelephonyHttpCommon
-from .engine_case import EngineRunnerMixin, ProviderFront, UserAgentProcess, free_udp_port
+from odoo.addons.bus.models.bus import channel_with_db, dispatch, hashable
+from odoo.addons.bus.websocket import WebsocketConnectionHandler
+
+from ..telephony import protocol
+from .common import TelephonyCommon, TelephonyHttpCommon, make_event
+from .engine_case import (
+    EngineRunnerMixin,
+    ProviderFront,
+    UserAgentProcess,
+    free_udp_port,
+    start_bus_pump,
+)
 
 NUMBER = "+79161234567"
 
@@ -132,3 +145,96 @@ class TestHangupEndToEnd(EngineRunnerMixin, TelephonyHttpCommon):
             self.assertEqual(call.hangup_user_id, self.sales_user)
             self.assertEqual(call.outcome_reason_text, "Ended from Odoo by Sally Sales")
             self.assertLess(call.duration, 30)
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestCallCardActionsTour(TelephonyHttpCommon):
+    """The card in the browser: a note typed on it, the hang-up button."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.startClassPatcher(
+            patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True)
+        )
+        cls.env["ir.config_parameter"].set_param("ip_telephony.show_reminder", False)
+        cls.engine_key = cls.engine.key
+        cls.engine_secret = cls.engine.sudo().secret
+
+    def _post(self, *events):
+        body = protocol.encode({"protocol": 1, "events": list(events)})
+        headers = protocol.signed_headers(self.engine_key, self.engine_secret, body)
+        headers["Content-Type"] = "application/json"
+        response = self.url_open("/telephony/engine/events", data=body, headers=headers, timeout=30)
+        response.raise_for_status()
+        if len(response.json()["accepted"]) != len(events):
+            raise AssertionError(f"events not applied: {response.text}")
+
+    def test_note_and_hang_up_from_the_card(self):
+        call = self.env["telephony.call"].browse(
+            self.env["telephony.call"]
+            .with_user(self.sales_user)
+            .dial("8 (916) 123-45-67", "res.partner", self.client.id)
+        )
+        login = self.sales_tel.sip_login
+        hung_up = threading.Event()
+        original = self.registry["telephony.call"].action_hangup
+
+        def action_hangup(records):
+            result = original(records)
+            hung_up.set()
+            return result
+
+        self.startPatcher(
+            patch.object(self.registry["telephony.call"], "action_hangup", action_hangup)
+        )
+        errors = []
+
+        def engine():
+            try:
+                channel = hashable(channel_with_db(self.env.cr.dbname, self.sales_user.partner_id))
+                deadline = time.time() + 60
+                while channel not in dispatch._channels_to_ws and time.time() < deadline:
+                    time.sleep(0.1)
+                now = time.time()
+                self._post(
+                    make_event(
+                        "call.created",
+                        "c-card-1",
+                        at=now - 5,
+                        direction="outbound",
+                        number="+79161234567",
+                        odoo_call_id=call.id,
+                    ),
+                    make_event("call.ringing", "c-card-1", at=now - 4, logins=[login]),
+                    make_event("call.answered", "c-card-1", at=now - 3, login=login),
+                    make_event("call.bridged", "c-card-1", at=now - 2),
+                )
+                if not hung_up.wait(90):
+                    raise AssertionError("the card never hung up")
+                self._post(
+                    make_event(
+                        "call.ended", "c-card-1", outcome="answered", reason="hangup requested"
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - reported in the test thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=engine, name="ip_telephony engine", daemon=True)
+        stop_pump = start_bus_pump()
+        thread.start()
+        try:
+            self.start_tour("/odoo", "ip_telephony_call_card_actions", login="sales", timeout=180)
+        finally:
+            thread.join(30)
+            stop_pump()
+        if errors:
+            raise errors[0]
+        self.assertEqual(call.note, "Wants a quote for 20 licences")
+        self.assertEqual(call.state, "ended")
+        self.assertEqual(call.hangup_user_id, self.sales_user)
+        self.assertEqual(call.outcome_reason_text, "Ended from Odoo by Sally Sales")
+        command = self.env["telephony.command"].search(
+            [("call_id", "=", call.id), ("type", "=", "hangup")]
+        )
+        self.assertEqual(command.payload, {"engine_call_id": "c-card-1"})

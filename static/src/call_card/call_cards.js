@@ -116,8 +116,9 @@ export class CallCard extends Component {
         return this.card.state === "talking" ? _t("Hang up") : _t("Cancel the call");
     }
 
-    onHangUp() {
-        return this.callCard.hangup(this.card);
+    async onHangUp() {
+        await this.saveNote();
+        await this.callCard.hangup(this.card);
     }
 
     onNoteFocus() {
