@@ -234,6 +234,9 @@ class TelephonyCall(models.Model):
         except DialRefused as exc:
             refusal = self.env["res.config.settings"]._telephony_refusal_message(exc)
             raise UserError(refusal) from None
+        if not partner and not res_model:
+            # A number typed on the dial pad: the contact it belongs to, if readable.
+            partner = self.env["res.partner"]._telephony_match(prepared.e164)
         call = self.sudo().create(
             {
                 "direction": "outbound",
@@ -260,6 +263,70 @@ class TelephonyCall(models.Model):
         )
         call._push_card()
         return call.id
+
+    @api.model
+    def telephony_check_number(self, number):
+        """The dial pad's verdict on a number as it is typed: would ``dial()`` take it?
+
+        Returns ``{"ok": bool, "message": str}``: the number rules' refusal in
+        the user's language, or nothing to say.
+        """
+        tel_user = self.env.user._telephony_user()
+        if not tel_user:
+            raise AccessError(self.env._("Only telephony users can place calls."))
+        if not isinstance(number, str) or not number.strip():
+            return {"ok": False, "message": ""}
+        if len(number) > MAX_NUMBER_LENGTH:
+            return {"ok": False, "message": self.env._("This is not a phone number.")}
+        account = self.env["telephony.sip.account"].sudo().search([], limit=1)
+        if not account:
+            return {
+                "ok": False,
+                "message": self.env._("No SIP account is configured: ask your administrator."),
+            }
+        try:
+            account._dial_plan().prepare(
+                number, allow_international=tel_user.sudo().allow_international
+            )
+        except DialRefused as exc:
+            return {
+                "ok": False,
+                "message": self.env["res.config.settings"]._telephony_refusal_message(exc),
+            }
+        return {"ok": True, "message": ""}
+
+    @api.model
+    def telephony_recent_calls(self, limit=10):
+        """The user's last calls for the dial pad, numbers as the user may see them."""
+        limit = min(int(limit or 10), 50)
+        calls = self.search([("user_id", "=", self.env.uid)], limit=limit)
+        outcomes = dict(self._fields["outcome"]._description_selection(self.env))
+        return [
+            {
+                "id": call.id,
+                "direction": call.direction,
+                "number": call.number or "",
+                "partner_name": call.partner_id.display_name or "",
+                "start": call.start_date and fields.Datetime.to_string(call.start_date),
+                "outcome": call.outcome or "",
+                "outcome_label": outcomes.get(call.outcome, ""),
+            }
+            for call in calls
+        ]
+
+    def action_call_back(self):
+        """Call the other party of this call again (the dial pad's recent calls).
+
+        The user may not see the number: it is read here, after checking
+        that the user may read the call.
+        """
+        self.ensure_one()
+        self.check_access("read")
+        call = self.sudo()
+        number = call.number_e164 or call.number or ""
+        if call.partner_id:
+            return self.dial(number, "res.partner", call.partner_id.id)
+        return self.dial(number)
 
     @api.model
     def dial_field(self, res_model, res_id, field_name):

@@ -11,3 +11,4 @@ from . import test_incoming
 from . import test_call_log
 from . import test_call_settings
 from . import test_call_hangup
+from . import test_dial_pad

@@ -140,6 +140,20 @@ export const callCardService = {
                 return false;
             }
             const shown = masked ? "" : number;
+            return placeCall(shown, () =>
+                masked
+                    ? orm.call("telephony.call", "dial_field", [resModel, resId, fieldName])
+                    : orm.call("telephony.call", "dial", [number, resModel || false, resId || false])
+            );
+        }
+
+        /** Call the other party of one of the user's calls again (dial pad). */
+        async function callBack(callId) {
+            return placeCall("", () => orm.call("telephony.call", "action_call_back", [[callId]]));
+        }
+
+        /** Say that the phone rings first; a refusal speaks to the user. */
+        async function placeCall(shown, request) {
             const closeCalling = notification.add(
                 shown
                     ? _t("Calling %(number)s… Your phone rings first.", { number: shown })
@@ -147,18 +161,7 @@ export const callCardService = {
                 { type: "info", className: "o_ipt_calling" }
             );
             try {
-                if (masked) {
-                    return await orm.call("telephony.call", "dial_field", [
-                        resModel,
-                        resId,
-                        fieldName,
-                    ]);
-                }
-                return await orm.call("telephony.call", "dial", [
-                    number,
-                    resModel || false,
-                    resId || false,
-                ]);
+                return await request();
             } catch (error) {
                 closeCalling();
                 // A refusal (rights, number rules, configuration) speaks to the
@@ -192,7 +195,18 @@ export const callCardService = {
                 .catch(() => {});
         }
 
-        return { state, close, createContact, dial, hangup, holdOpen, open, saveNote, update };
+        return {
+            state,
+            callBack,
+            close,
+            createContact,
+            dial,
+            hangup,
+            holdOpen,
+            open,
+            saveNote,
+            update,
+        };
     },
 };
 
