@@ -127,6 +127,14 @@ class TelephonyCall(models.Model):
     )
     # Queued for the call-back cron (partial index in init()).
     callback_pending = fields.Boolean("Call-back pending", readonly=True, copy=False)
+    # A missed call is settled once the number was called again, or called
+    # in and was answered (partial index in init()).
+    called_back = fields.Boolean(
+        "Called back",
+        readonly=True,
+        copy=False,
+        help="The number of this missed call was called back, or called again and answered.",
+    )
 
     _sql_constraints = [
         ("engine_call_id_unique", "unique(engine_call_id)", "A call is logged once."),
@@ -261,8 +269,25 @@ class TelephonyCall(models.Model):
             },
             call=call,
         )
+        call._settle_missed_calls()
         call._push_card()
         return call.id
+
+    def _settle_missed_calls(self):
+        """Missed calls from this call's number are called back now."""
+        numbers = {call.number_e164 for call in self.sudo() if call.number_e164}
+        if not numbers:
+            return
+        missed = self.sudo().search(
+            [
+                ("number_e164", "in", sorted(numbers)),
+                ("direction", "=", "inbound"),
+                ("outcome", "in", ("no_answer", "cancelled")),
+                ("called_back", "=", False),
+                ("id", "not in", self.ids),
+            ]
+        )
+        missed.write({"called_back": True})
 
     @api.model
     def telephony_check_number(self, number):
@@ -388,6 +413,15 @@ class TelephonyCall(models.Model):
             ["id"],
             where="callback_pending",
         )
+        # The supervisors' list of missed calls nobody called back yet.
+        create_index(
+            self.env.cr,
+            "telephony_call_missed_open_index",
+            self._table,
+            ["start_date"],
+            where="direction = 'inbound' AND outcome IN ('no_answer', 'cancelled') "
+            "AND called_back IS NOT TRUE",
+        )
 
     # ------------------------------------------------------------------
     # Engine events
@@ -399,6 +433,9 @@ class TelephonyCall(models.Model):
         call._merge_event(event)
         if event.type == "call.ended":
             call._telephony_schedule_callback()
+            if call.direction == "inbound" and call.outcome in ("answered", "forwarded"):
+                # The caller got through this time: their missed calls are settled.
+                call._settle_missed_calls()
         call._push_card()
 
     @api.model

@@ -242,3 +242,49 @@ class TestCallLogTour(TelephonyHttpCommon):
             login="sales",
             timeout=180,
         )
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestMissedNotCalledBack(TelephonyCommon):
+    """The supervisors' list of missed calls that nobody called back yet."""
+
+    NOT_CALLED_BACK = [
+        ("direction", "=", "inbound"),
+        ("outcome", "in", ("no_answer", "cancelled")),
+        ("called_back", "=", False),
+    ]
+
+    def _missed(self, ref, number):
+        self.post_events(
+            make_event("call.created", ref, direction="inbound", number=number),
+            make_event("call.ended", ref, outcome="no_answer", reason="nobody answered"),
+        )
+        return self.env["telephony.call"].search([("engine_call_id", "=", ref)])
+
+    def test_calling_back_or_an_answered_call_settles_a_missed_call(self):
+        first = self._missed("c-miss-1", "+79161234567")
+        second = self._missed("c-miss-2", "+79165558329")
+        calls = self.env["telephony.call"]
+        self.assertEqual(calls.search(self.NOT_CALLED_BACK), first | second)
+        # The seller calls the first number back from anywhere (here the pad).
+        calls.with_user(self.sales_user).dial("8 916 123-45-67")
+        self.assertTrue(first.called_back)
+        self.assertEqual(calls.search(self.NOT_CALLED_BACK), second)
+        # The second caller calls in again and is answered this time.
+        self.post_events(
+            make_event("call.created", "c-miss-3", direction="inbound", number="+79165558329"),
+            make_event("call.bridged", "c-miss-3"),
+            make_event("call.ended", "c-miss-3", outcome="answered", reason="the caller hung up"),
+        )
+        self.assertTrue(second.called_back)
+        self.assertFalse(calls.search(self.NOT_CALLED_BACK))
+
+    def test_supervisor_menus(self):
+        manager_menus = self.env.ref("ip_telephony.menu_telephony_missed") | self.env.ref(
+            "ip_telephony.menu_telephony_report"
+        )
+        self.assertTrue(
+            manager_menus.groups_id <= self.env.ref("ip_telephony.group_telephony_manager")
+        )
+        visible = self.env["ir.ui.menu"].with_user(self.sales_user)._visible_menu_ids()
+        self.assertFalse(set(manager_menus.ids) & set(visible))

@@ -27,11 +27,16 @@ registry.category("web_tour.tours").add("ip_telephony_call_settings", {
         {
             content: "Save",
             trigger: ".o_form_button_save",
-            run: "click",
+            run() {
+                // Saving the settings reloads the page: this mark goes with the old one.
+                document.body.classList.add("o_ipt_before_save");
+                this.anchor.click();
+            },
         },
         {
-            content: "Saved: Germany is still shown",
-            trigger: ".o_form_saved div[name=telephony_country_id] input:value(Germany)",
+            content: "Saved and reloaded: Germany is still shown",
+            trigger: "body:not(.o_ipt_before_save) div[name=telephony_country_id] input:value(Germany)",
+            timeout: 30000,
         },
     ],
 });
