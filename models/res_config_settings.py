@@ -124,6 +124,18 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="ip_telephony.card_fields",
         help="Comma-separated contact fields shown on the call card (F14).",
     )
+    # The same, picked from the contact's fields in the order they are shown.
+    telephony_card_field_ids = fields.Many2many(
+        "ir.model.fields",
+        string="Fields on the call card",
+        compute="_compute_telephony_card_field_ids",
+        inverse="_inverse_telephony_card_field_ids",
+        domain=[
+            ("model", "=", "res.partner"),
+            ("ttype", "not in", ("binary", "json", "html", "properties", "properties_definition")),
+        ],
+        help="Contact fields shown on the call card, in this order.",
+    )
     telephony_sip_server = fields.Char(
         "SIP server for phones",
         config_parameter="ip_telephony.sip_server",
@@ -174,6 +186,33 @@ class ResConfigSettings(models.TransientModel):
                     self.env._("ICE servers for browsers: %(error)s", error=exc)
                 ) from None
             self.env["ir.config_parameter"].sudo().set_param("ip_telephony.ice_servers", text)
+
+    def _compute_telephony_card_field_ids(self):
+        picked = self._telephony_card_field_records()
+        for settings in self:
+            settings.telephony_card_field_ids = picked
+
+    def _telephony_card_field_records(self):
+        """The contact fields of the card parameter, in its order."""
+        names = self._telephony_card_fields()
+        by_name = {
+            field.name: field.id
+            for field in self.env["ir.model.fields"]
+            .sudo()
+            .search([("model", "=", "res.partner"), ("name", "in", names)])
+        }
+        return self.env["ir.model.fields"].browse(
+            [by_name[name] for name in names if name in by_name]
+        )
+
+    def _inverse_telephony_card_field_ids(self):
+        # Saved by set_values with the other parameters, in the order picked.
+        for settings in self:
+            picked = settings.telephony_card_field_ids.filtered(
+                lambda field: field.model == "res.partner"
+            )
+            # "-": no field at all (an empty parameter would mean the defaults).
+            settings.telephony_card_fields = ",".join(picked.mapped("name")) or "-"
 
     def _compute_telephony_auto_enrol_group_ids(self):
         groups = self.env["res.groups"].search([("telephony_auto_enrol", "=", True)])
@@ -266,6 +305,10 @@ class ResConfigSettings(models.TransientModel):
         mp3 = self._telephony_greeting_attachment("mp3")
         res["telephony_greeting"] = mp3.with_context(bin_size=False).datas if mp3 else False
         res["telephony_greeting_name"] = mp3.name if mp3 else False
+        # A default, so that a settings record created without it keeps the fields.
+        res["telephony_card_field_ids"] = [
+            fields.Command.set(self.browse()._telephony_card_field_records().ids)
+        ]
         code = (self._telephony_param("region") or "").strip().upper()
         if code:
             res["telephony_country_id"] = (

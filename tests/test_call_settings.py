@@ -71,6 +71,42 @@ class TestCallSettingsTour(TelephonyHttpCommon):
         params = self.env["ir.config_parameter"].sudo()
         self.assertEqual(params.get_param("ip_telephony.region"), "DE")
         self.assertEqual(params.get_param("ip_telephony.forward_ring_time"), "25")
+        self.assertEqual(params.get_param("ip_telephony.card_fields"), "email,user_id,city")
         settings = self.env["res.config.settings"]._telephony_engine_settings()
         self.assertEqual(settings["forward_ring_time"], 25)
         self.assertEqual(settings["forward_number"], "+49 30 1234567")
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestCardFieldsPicked(TelephonyCommon):
+    def test_card_fields_are_picked_in_order(self):
+        partner_field = self.env["ir.model.fields"]._get
+        settings = self.env["res.config.settings"].create({})
+        self.assertEqual(
+            settings.telephony_card_field_ids.mapped("name"), ["email", "user_id", "function"]
+        )
+        picked = [partner_field("res.partner", name).id for name in ("function", "email", "city")]
+        self.env["res.config.settings"].create(
+            {"telephony_card_field_ids": [(6, 0, picked)]}
+        ).execute()
+        self.assertEqual(
+            self.env["ir.config_parameter"].sudo().get_param("ip_telephony.card_fields"),
+            "function,email,city",
+        )
+        self.client.write({"function": "Buyer", "city": "Tver"})
+        call = (
+            self.env["telephony.call"]
+            .sudo()
+            .create(
+                {"direction": "inbound", "number": "+79161234567", "partner_id": self.client.id}
+            )
+        )
+        card = call.with_user(self.sales_user)._card_payload()
+        self.assertEqual(list(card["partner"]), ["function", "email", "city"])
+        self.assertEqual(card["partner"]["city"]["value"], "Tver")
+        # Fields of other models are not taken.
+        self.env["res.config.settings"].create(
+            {"telephony_card_field_ids": [(6, 0, [partner_field("res.users", "login").id])]}
+        ).execute()
+        self.assertFalse(self.env["res.config.settings"].create({}).telephony_card_field_ids)
+        self.assertEqual(call.with_user(self.sales_user)._card_payload()["partner"], {})

@@ -25,6 +25,24 @@ registry.category("web_tour.tours").add("ip_telephony_call_settings", {
             run: "edit 25",
         },
         {
+            content: "The card's fields are fields, not technical names: drop the job position",
+            trigger: "div[name=telephony_card_field_ids] .o_tag:contains(Job Position) .o_delete",
+            run: "click",
+        },
+        {
+            content: "Add the city",
+            trigger: "div[name=telephony_card_field_ids] input",
+            run: "edit City",
+        },
+        {
+            trigger: ".o-autocomplete--dropdown-item:contains(City)",
+            run: "click",
+        },
+        {
+            content: "The city comes after the others",
+            trigger: "div[name=telephony_card_field_ids] .o_tag:last-of-type:contains(City)",
+        },
+        {
             content: "Save",
             trigger: ".o_form_button_save",
             run() {
