@@ -136,6 +136,12 @@ class ResConfigSettings(models.TransientModel):
         ],
         help="Contact fields shown on the call card, in this order.",
     )
+    telephony_engine_command = fields.Text(
+        "Engine start command",
+        compute="_compute_telephony_engine_command",
+        help="How to start the bundled engine so that it reaches this Odoo at the callback "
+        "address (the secret goes into the file it names).",
+    )
     telephony_sip_server = fields.Char(
         "SIP server for phones",
         config_parameter="ip_telephony.sip_server",
@@ -186,6 +192,15 @@ class ResConfigSettings(models.TransientModel):
                     self.env._("ICE servers for browsers: %(error)s", error=exc)
                 ) from None
             self.env["ir.config_parameter"].sudo().set_param("ip_telephony.ice_servers", text)
+
+    @api.depends("telephony_odoo_url")
+    def _compute_telephony_engine_command(self):
+        engine = self.env["telephony.engine"].sudo().search([], limit=1)
+        for settings in self:
+            # The address being typed shows in the command before it is saved.
+            settings.telephony_engine_command = (
+                engine._start_command(settings.telephony_odoo_url) if engine else False
+            )
 
     def _compute_telephony_card_field_ids(self):
         picked = self._telephony_card_field_records()

@@ -110,3 +110,19 @@ class TestCardFieldsPicked(TelephonyCommon):
         ).execute()
         self.assertFalse(self.env["res.config.settings"].create({}).telephony_card_field_ids)
         self.assertEqual(call.with_user(self.sales_user)._card_payload()["partner"], {})
+
+
+@tagged("post_install", "-at_install", "ip_telephony")
+class TestEngineStartCommand(TelephonyCommon):
+    def test_the_start_command_carries_the_callback_address_and_key(self):
+        self.env["res.config.settings"].create(
+            {"telephony_odoo_url": "https://crm.example.com/"}
+        ).execute()
+        command = self.engine.start_command
+        self.assertIn("--odoo-url https://crm.example.com --key " + self.engine.key, command)
+        self.assertIn("--secret-file ", command)
+        self.assertNotIn(self.engine.sudo().secret, command)
+        settings = self.env["res.config.settings"].new({"telephony_odoo_url": "https://pbx.test"})
+        self.assertIn("--odoo-url https://pbx.test ", settings.telephony_engine_command)
+        arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="telephony_engine_command"', arch)

@@ -43,6 +43,22 @@ registry.category("web_tour.tours").add("ip_telephony_call_settings", {
             trigger: "div[name=telephony_card_field_ids] .o_tag:last-of-type:contains(City)",
         },
         {
+            content: "Type the callback address",
+            trigger: "div[name=telephony_odoo_url] input",
+            run: "edit https://crm.example.com",
+        },
+        {
+            content: "and leave the field",
+            trigger: "div[name=telephony_odoo_url] input",
+            run() {
+                this.anchor.dispatchEvent(new Event("change", { bubbles: true }));
+            },
+        },
+        {
+            content: "The engine's start command, ready to copy, uses it",
+            trigger: ".o_ipt_engine_command:contains(--odoo-url https://crm.example.com --key eng_)",
+        },
+        {
             content: "Save",
             trigger: ".o_form_button_save",
             run() {
