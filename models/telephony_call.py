@@ -15,7 +15,7 @@ from ..telephony.recordings import (
     stored_recording_name,
 )
 from .telephony_call_outcome import OUTCOMES, log_outcome, reason_text
-from .telephony_masking_mixin import MaskedChar
+from .telephony_masking_mixin import MaskedChar, _masker
 
 _logger = logging.getLogger(__name__)
 
@@ -148,6 +148,19 @@ class TelephonyCall(models.Model):
     def write(self, vals):
         self._telephony_check_engine_fields(vals)
         return super().write(vals)
+
+    @api.model
+    def fields_get(self, allfields=None, attributes=None):
+        """Hidden numbers are not offered for grouping or sorting (the server refuses both)."""
+        result = super().fields_get(allfields, attributes)
+        if _masker(self.env):
+            for name in self._telephony_masked_fields():
+                if name in result:
+                    if attributes is None or "groupable" in attributes:
+                        result[name]["groupable"] = False
+                    if attributes is None or "sortable" in attributes:
+                        result[name]["sortable"] = False
+        return result
 
     @api.model
     def _telephony_check_engine_fields(self, names):

@@ -160,6 +160,13 @@ class TestCallLogViews(TelephonyCommon):
         self.assertEqual(calls.read_group([], ["duration:sum"], ["outcome"])[0]["duration"], 10)
         with self.assertRaises(UserError):
             calls.read_group([], ["duration:sum"], ["number"])
+        described = calls.fields_get(["number", "user_id"], ["groupable", "sortable"])
+        self.assertFalse(described["number"]["groupable"])
+        self.assertFalse(described["number"]["sortable"])
+        self.assertTrue(described["user_id"]["groupable"])
+        self.assertTrue(
+            self.env["telephony.call"].fields_get(["number"], ["groupable"])["number"]["groupable"]
+        )
         for view_type in ("graph", "pivot", "list"):
             arch = calls.get_views([(False, view_type)])["views"][view_type]["arch"]
             self.assertNotIn('name="number" type="row"', arch)
