@@ -55,7 +55,7 @@ class TestDialPad(TelephonyCommon):
                     "outcome": "no_answer",
                     "number": "+79165558329",
                     "number_e164": "+79165558329",
-                    "user_id": self.sales_user.id,
+                    "ringing_user_ids": [(4, self.sales_user.id)],
                     "start_date": fields.Datetime.now() - timedelta(minutes=5),
                 }
             )
