@@ -47,7 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from telephony.engine.controller import CALLS_PER_WORKER  # noqa: E402
+from telephony.engine.pool import CALLS_PER_WORKER  # noqa: E402
 from telephony.tests import engine_fixtures  # noqa: E402
 from telephony.tests.engine_fixtures import (  # noqa: E402
     EngineProcess,

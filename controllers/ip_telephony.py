@@ -95,6 +95,8 @@ class TelephonyEngineController(http.Controller):
             if not isinstance(after, int) or not isinstance(wait, (int, float)):
                 raise protocol.EventError("'after' and 'wait' must be numbers.")
             engine._touch()
+            # The engine adopts the answer's position: it may start over.
+            after = engine._command_position(after)
             commands = engine._commands_after(after)
             deadline = time.monotonic() + max(0, min(wait, LONG_POLL_MAX))
             while not commands and time.monotonic() < deadline:
@@ -103,7 +105,7 @@ class TelephonyEngineController(http.Controller):
                 self._wait_for_command(deadline - time.monotonic())
                 commands = engine._commands_after(after)
             config = engine._config_payload()
-            return {"commands": commands, "config_version": config["version"]}
+            return {"commands": commands, "config_version": config["version"], "after": after}
 
         return self._handle(protocol.MAX_EVENTS_BODY, handler)
 

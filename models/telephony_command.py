@@ -1,6 +1,9 @@
+import logging
 import time
 
 from odoo import fields, models
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_TTL = 60
 
@@ -46,11 +49,14 @@ class TelephonyCommand(models.Model):
         as failed, since the user gave up long ago.
         """
         now = time.time()
-        commands = self.search(
-            [("engine_id", "=", engine.id), ("id", ">", after)], order="id", limit=200
+        base = [("engine_id", "=", engine.id), ("id", ">", after)]
+        expired = self.search(
+            [*base, ("expires_at", "<", now), ("call_id.state", "!=", "ended")],
+            order="id",
+            limit=200,
         )
-        expired = commands.filtered(lambda c: c.expires_at and c.expires_at < now)
         expired.call_id._end_undelivered()
+        commands = self.search([*base, ("expires_at", ">=", now)], order="id", limit=200)
         return [
             {
                 "seq": command.id,
@@ -59,5 +65,27 @@ class TelephonyCommand(models.Model):
                 "call_id": command.call_id.id or None,
                 "data": command.payload or {},
             }
-            for command in commands - expired
+            for command in commands
         ]
+
+    def _known_position(self, engine, after):
+        """``after``, or 0 when this database never issued that command.
+
+        An engine keeps its position on disk: pointed at another database,
+        or at this one restored from a backup, it would ask for commands
+        after one that does not exist here and miss every new one until
+        the ids caught up.
+        """
+        self.env.cr.execute("SELECT COALESCE(MAX(id), 0) FROM telephony_command")
+        issued = self.env.cr.fetchone()[0]
+        if after <= issued:
+            return after
+        _logger.warning(
+            "Engine %s asked for the commands after #%s, but this database's last "
+            "command is #%s (another database's position, or a restored backup): "
+            "starting over from its pending commands.",
+            engine.key,
+            after,
+            issued,
+        )
+        return 0

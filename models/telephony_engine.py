@@ -230,6 +230,11 @@ class TelephonyEngine(models.Model):
         self.ensure_one()
         return self.env["telephony.command"].sudo()._pending_for(self, after)
 
+    def _command_position(self, after):
+        """The position to answer from: ``after``, unless this database never issued it."""
+        self.ensure_one()
+        return self.env["telephony.command"].sudo()._known_position(self, after)
+
     def _config_payload(self):
         """Everything the engine needs, with a version that changes with it."""
         self.ensure_one()

@@ -1,7 +1,8 @@
 """Recordings: their file names, id lists in URLs, and a streamed zip archive.
 
 * ``recording_filename(call_id, phone, date)`` is the name a recording
-  downloads under (F25): ``<id>_<phone>_<YYYY-MM-DD>.mp3``.  The caller passes
+  downloads under: ``<id>_<phone>_<YYYY-MM-DD>.mp3``, so a folder of
+  downloads sorts by call and says who and when.  The caller passes
   the number as the user may see it (masked already, see ``masking``); the
   name keeps digits, letters and "+", and turns a masked digit ("*") into
   "x" because "*" is not allowed in Windows file names nor in archives

@@ -1,4 +1,5 @@
-"""Browser phone settings that Odoo checks and the browser uses (F16)."""
+"""Browser phone settings (ICE servers for the WebRTC phone in the Odoo page)
+that Odoo checks and the browser uses."""
 
 from __future__ import annotations
 

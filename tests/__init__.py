@@ -12,3 +12,4 @@ from . import test_call_log
 from . import test_call_settings
 from . import test_call_hangup
 from . import test_dial_pad
+from . import test_translations

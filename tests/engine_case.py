@@ -17,13 +17,9 @@ import time
 
 from odoo.addons.bus.models.bus import dispatch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    # The engine fixtures import the pure core as the top-level ``telephony``.
-    sys.path.insert(0, REPO)
-
-# The engine fixtures the tests use, from here: the path above comes first.
-from telephony.tests.engine_fixtures import (  # noqa: E402, F401
+# The engine fixtures the tests use, from here. The core imports itself
+# relatively, so it loads once, as part of this addon: no sys.path edit.
+from ..telephony.tests.engine_fixtures import (  # noqa: F401
     Registrar,
     UserAgentProcess,
     free_tcp_port,
@@ -33,6 +29,9 @@ from telephony.tests.engine_fixtures import (  # noqa: E402, F401
     read_wav,
     write_tone,
 )
+
+# The addon's root: the engine runs from here as ``python -m telephony.engine``.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def start_bus_pump():

@@ -280,6 +280,31 @@ class TestEngineCommandsAndConfig(TelephonyHttpCommon):
         ).json()
         self.assertEqual([c["call_id"] for c in again["commands"] if c["type"] == "dial"], [second])
 
+    def test_a_position_this_database_never_issued_starts_over(self):
+        """An engine moved to another database, or to a restored one, keeps
+        its position on disk: its clicks must still reach it."""
+        old = self.env["telephony.call"].with_user(self.sales_user).dial("+79161234560")
+        self.env["telephony.command"].search([("call_id", "=", old)]).expires_at = time.time() - 1
+        # How far the engine's position lies beyond this database's last command.
+        for what, ahead in (("another database", 10_000), ("a restored one", 3)):
+            with self.subTest(what):
+                call_id = self.env["telephony.call"].with_user(self.sales_user).dial("+79161234567")
+                last = self.env["telephony.command"].search([], order="id desc", limit=1).id
+                position = last + ahead
+                with self.assertLogs(
+                    "odoo.addons.ip_telephony.models.telephony_command", "WARNING"
+                ):
+                    response = self.signed_post(
+                        "/telephony/engine/commands",
+                        {"protocol": 1, "after": position, "wait": 0},
+                    )
+                self.assertEqual(response.json()["after"], 0)
+                dials = [c for c in response.json()["commands"] if c["type"] == "dial"]
+                self.assertEqual([c["call_id"] for c in dials][-1:], [call_id])
+                self.assertNotIn(old, [c["call_id"] for c in dials])
+                self.env["telephony.command"].search([("call_id", "=", call_id)]).unlink()
+        self.assertEqual(self.env["telephony.call"].browse(old).outcome, "failed")
+
     def test_long_poll_returns_empty_after_wait(self):
         last = self.env["telephony.command"].search([], order="id desc", limit=1).id
         started = time.monotonic()

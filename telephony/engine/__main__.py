@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 
-from telephony.engine.controller import WORKERS_MAX_DEFAULT, Controller, Options
-from telephony.engine.edge import origin_check
+from .controller import Controller
+from .edge_config import origin_check
+from .options import WORKERS_MAX_DEFAULT, Options
 
 
 def parse_args(argv: list[str] | None = None) -> Options:

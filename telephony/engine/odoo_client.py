@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from telephony import protocol
+from .. import protocol
 
 _logger = logging.getLogger(__name__)
 
@@ -103,3 +103,18 @@ class OdooClient:
     ) -> tuple[int, Any]:
         body = protocol.encode({"protocol": protocol.PROTOCOL_VERSION, **payload})
         return self.post(route, body, timeout=timeout)
+
+
+class Backoff:
+    """Exponential delay between two attempts at Odoo: 0.5 s doubling up to ``cap``."""
+
+    def __init__(self, cap: float):
+        self.cap = cap
+        self.delay = 0.0
+
+    def failed(self) -> float:
+        self.delay = min(self.cap, max(0.5, self.delay * 2))
+        return self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.0

@@ -13,6 +13,10 @@ its events are acknowledged, and is rewritten with the rest when only some
 are, so a restart delivers the rest, once. Files ``<seq>.json`` (one event
 each, written by earlier versions) are read the same way.
 
+An event Odoo cannot take (see ``delivery.py``) is held: moved to
+``<state-dir>/held/<seq>.json``, an outbox file of its own, so moving it back
+into ``outbox/`` sends it again.
+
 The ``seq`` counter never goes back: at start it is the greater of the
 ``seq`` file and the last seq on disk, and the ``seq`` file is brought up to
 date before the batch holding the last seq is deleted.
@@ -29,7 +33,7 @@ import time
 import uuid
 from typing import Any
 
-from telephony import protocol
+from .. import protocol
 
 _logger = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ class Outbox:
     def __init__(self, state_dir: str):
         self.dir = os.path.join(state_dir, "outbox")
         self.seq_path = os.path.join(state_dir, "seq")
+        self.held_dir = os.path.join(state_dir, "held")
         os.makedirs(self.dir, exist_ok=True)
         self.lock = threading.Lock()
         self.changed = threading.Event()
@@ -84,6 +89,14 @@ class Outbox:
         # The counter never goes back, even if the seq file was lost.
         last_stored = self.stored[-1]["seq"] if self.stored else 0
         self.seq = max(self.saved_seq, last_stored)
+        held = self.held()
+        if held:
+            _logger.error(
+                "%d events Odoo could not take are held in %s (seq %s)",
+                len(held),
+                self.held_dir,
+                ", ".join(name.split(".")[0].lstrip("0") for name in held),
+            )
 
     def _load(self) -> None:
         names = sorted(
@@ -179,6 +192,20 @@ class Outbox:
                     continue
                 kept = [e for e in self.stored if int(e["seq"]) in rest]
                 write_atomic(path, b"".join(protocol.encode(e) + b"\n" for e in kept))
+
+    def hold(self, event: dict[str, Any]) -> str:
+        """Move an event out of the queue into the held folder; its path."""
+        os.makedirs(self.held_dir, exist_ok=True)
+        path = os.path.join(self.held_dir, f"{int(event['seq']):012d}.json")
+        write_atomic(path, protocol.encode(event))
+        self.remove([event])
+        return path
+
+    def held(self) -> list[str]:
+        """Names of the held events' files, oldest first."""
+        if not os.path.isdir(self.held_dir):
+            return []
+        return sorted(n for n in os.listdir(self.held_dir) if _batch_name(n))
 
     def __len__(self) -> int:
         with self.lock:

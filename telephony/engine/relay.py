@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 
-from telephony.engine.child import ChildProcess, die_with_parent
+from .child import ChildProcess, die_with_parent
 
 _logger = logging.getLogger("telephony.engine.relay")
 

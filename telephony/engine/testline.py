@@ -227,15 +227,22 @@ def main(argv: list[str] | None = None) -> int:
     if not match:
         _logger.error("SIPp did not start: %s", (started.stdout + started.stderr)[-300:])
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Taken with sigwait, not a handler: a handler that sets an Event can
+    # deadlock on the Event's own lock when the signal lands while the main
+    # thread holds it, and the line then ignores every later signal. Blocked
+    # before the registrar's threads start, so that they inherit the mask.
+    # A background job of a shell script starts with SIGINT ignored, and an
+    # ignored signal never reaches sigwait: restore the default first.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    for signum in stop_signals:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         with Registrar(users, relay_to=("127.0.0.1", answer_port), port=args.port):
             _logger.info(
                 "test line: registrar on 127.0.0.1:%s, calls answered with echo", args.port
             )
-            stop.wait()
+            signal.sigwait(stop_signals)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(match.group(1)), signal.SIGTERM)

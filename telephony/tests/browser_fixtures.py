@@ -24,7 +24,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from telephony.tests.engine_fixtures import REPO, wait_until
+from .engine_fixtures import REPO, wait_until
 
 JSSIP_BUNDLE = os.path.join(REPO, "static", "lib", "jssip", "jssip.min.js")
 CLONE_NEWNET = 0x40000000

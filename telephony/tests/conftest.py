@@ -1,14 +1,9 @@
-"""Engine test fixtures only: the repository root on sys.path, a hard per-test timeout."""
+"""A hard per-test timeout for the engine tests (pytest.ini puts the repository root
+on the path: the core is the top-level package ``telephony`` here)."""
 
-import os
 import signal
-import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 ENGINE_TEST_TIMEOUT = 120
 

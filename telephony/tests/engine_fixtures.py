@@ -22,11 +22,13 @@ import threading
 import time
 import uuid
 import wave
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from telephony import protocol
-from telephony.engine.testline import Registrar  # noqa: F401 - the tests import it here
+from .. import protocol
+from ..engine.child import stop_process
+from ..engine.testline import Registrar  # noqa: F401 - the tests import it here
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
@@ -98,7 +100,7 @@ def goertzel_ratio(samples, rate: int, frequency: float) -> float:
 
 
 def read_wav(path: str) -> tuple[array.array, int]:
-    from telephony.engine.wavfile import COMPLETE, wav_state
+    from ..engine.wavfile import COMPLETE, wav_state
 
     # pjmedia writes the header a little after the recorder is deleted.
     deadline = time.monotonic() + 5
@@ -147,6 +149,10 @@ class FakeOdoo:
         self.config_fetches = 0
         self.bad_signatures = 0
         self.down = False
+        # An event Odoo cannot store: a batch holding one answers 500, as a
+        # database error rolls back the whole request.
+        self.poison: Callable[[dict], bool] | None = None
+        self.event_posts: list[list[str]] = []  # the event ids of every events request
         self.cond = threading.Condition()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -276,6 +282,9 @@ class FakeOdoo:
 
             def _commands(self, payload: dict) -> None:
                 after = int(payload.get("after", 0))
+                if after > len(fake.commands):
+                    after = 0  # a position never issued here: Odoo starts over
+
                 wait = min(float(payload.get("wait", 25)), 25)
                 deadline = time.monotonic() + wait
                 with fake.cond:
@@ -289,9 +298,15 @@ class FakeOdoo:
                 if fake.down:
                     self._reply(503, {"error": "down"})
                     return
-                self._reply(200, {"commands": pending, "config_version": version})
+                self._reply(200, {"commands": pending, "config_version": version, "after": after})
 
             def _events(self, payload: dict) -> None:
+                raw = [e for e in payload.get("events") or [] if isinstance(e, dict)]
+                with fake.cond:
+                    fake.event_posts.append([str(e.get("id")) for e in raw])
+                if fake.poison is not None and any(fake.poison(e) for e in raw):
+                    self._reply(500, {"error": "server"})
+                    return
                 events, rejected = protocol.split_events(payload)
                 accepted, duplicates = [], []
                 with fake.cond:
@@ -536,13 +551,7 @@ class UserAgentProcess:
             self.proc.terminate()
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
     def entries(self) -> list[dict]:
         try:
@@ -574,19 +583,11 @@ def _ua_main(args: argparse.Namespace) -> None:
         log_file.write(json.dumps({"ev": ev, "t": time.time(), **data}) + "\n")
         log_file.flush()
 
+    from ..engine.sipobjects import endpoint_config
+
     ep = pj.Endpoint()
     ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = 8000
-    cfg.medConfig.sndClockRate = 8000
-    cfg.medConfig.ecTailLen = 0
-    cfg.medConfig.noVad = True
-    cfg.medConfig.threadCnt = 0
-    ep.libInit(cfg)
+    ep.libInit(endpoint_config(log_level=1))
     tcfg = pj.TransportConfig()
     tcfg.port = args.port
     tcfg.boundAddress = "127.0.0.1"

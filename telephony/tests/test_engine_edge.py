@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from telephony.engine.edge import REALM, SipEdge
+from telephony.engine.edge import SipEdge
+from telephony.engine.edge_config import REALM
 from telephony.tests.engine_fixtures import (
     EngineProcess,
     FakeOdoo,

@@ -1,4 +1,5 @@
-"""Incoming calls through the real engine (F13, F15) on loopback.
+"""Incoming calls through the real engine on loopback: greeting, ring group,
+forwarding to the "forward on no answer" number.
 
 The provider is a digest registrar that the trunk registers with, and a
 pjsua2 user agent that places a call INTO the contact the trunk registered
@@ -103,6 +104,16 @@ class Rig:
 
         return wait_until(fresh, 10, message="an inbound call.created")
 
+    def call_in(self) -> tuple[str, dict, UserAgentProcess]:
+        """Call into the trunk and wait until the engine and the caller saw it
+        end: (engine call id, its call.ended, the caller, whose log stays)."""
+        known = self.known()
+        with self.caller() as caller:
+            call_id = self.incoming(known)
+            end = self.ended(call_id)
+            wait_until(lambda: caller.find("disconnected", user="out"), 10)
+        return call_id, end, caller
+
     def known(self) -> set:
         return {e["call_id"] for e in self.odoo.events_of("call.created")}
 
@@ -195,13 +206,10 @@ def test_greeting_plays_to_its_end_then_phones_ring_and_first_answer_wins(rig):
         ("acme_102", PHONE_B_HZ, "never", 0),
         ("acme_103", PHONE_C_HZ, "0.2", 0),  # does not take incoming calls
     )
-    known = rig.known()
     try:
-        with rig.caller() as caller:
-            call_id = rig.incoming(known)
-            end = rig.ended(call_id)
-            heard = wait_until(lambda: caller.find("disconnected", user="out"), 10)[-1]["path"]
-            media_at = caller.find("media", user="out")[0]["t"]
+        call_id, end, caller = rig.call_in()
+        heard = caller.find("disconnected", user="out")[-1]["path"]
+        media_at = caller.find("media", user="out")[0]["t"]
     finally:
         stop(phone_a, phone_b, phone_c)
         rig.odoo.set_greeting(None)
@@ -271,13 +279,10 @@ def test_nobody_answers_the_call_is_forwarded_after_the_ring_time(rig):
     phone_a, phone_b = rig.phones(
         ("acme_101", PHONE_A_HZ, "never", 0), ("acme_102", PHONE_B_HZ, "never", 0)
     )
-    known = rig.known()
     forwarded_before = len(rig.forward.find("invite", user=FORWARD_DIAL))
     try:
-        with rig.caller() as caller:
-            call_id = rig.incoming(known)
-            end = rig.ended(call_id)
-            heard = wait_until(lambda: caller.find("disconnected", user="out"), 10)[-1]["path"]
+        call_id, end, caller = rig.call_in()
+        heard = caller.find("disconnected", user="out")[-1]["path"]
     finally:
         stop(phone_a, phone_b)
     assert end["data"]["outcome"] == "forwarded", end
@@ -342,12 +347,9 @@ def test_nobody_available_and_no_forward_number_is_a_missed_call(rig):
     before = rig.odoo.config_fetches
     wait_until(lambda: rig.odoo.config_fetches > before, 10)
     time.sleep(0.3)
-    known = rig.known()
     try:
-        with rig.caller() as caller:
-            call_id = rig.incoming(known)
-            end = rig.ended(call_id)
-            gone = wait_until(lambda: caller.find("disconnected", user="out"), 5)[0]
+        call_id, end, caller = rig.call_in()
+        gone = caller.find("disconnected", user="out")[0]
     finally:
         rig.odoo.settings(forward_number=FORWARD_NUMBER, forward_dial=FORWARD_DIAL)
     assert end["data"]["outcome"] == "no_answer", end

@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from telephony.engine import controller as controller_module
-from telephony.engine.controller import CALLS_PER_WORKER, Controller, Options, WorkerHandle
+from telephony.engine.controller import Controller
+from telephony.engine.options import Options
+from telephony.engine.outbox import read_int
+from telephony.engine.pool import CALLS_PER_WORKER, WorkerHandle
 from telephony.tests.engine_fixtures import FakeOdoo, write_tone
 
 
@@ -50,23 +52,23 @@ def controller():
             "settings": {},
         }
 
+        workers = ctl.pool.workers
+
         def spawn(index=None):
-            index = next(i for i in range(len(ctl.workers) + 1) if i not in ctl.workers)
+            index = next(i for i in range(len(workers) + 1) if i not in workers)
             handle = WorkerHandle(index=index, process=_Process(), conn=_Conn())
-            ctl.workers[index] = handle
+            workers[index] = handle
             return handle
 
-        ctl._spawn_worker = spawn
+        ctl.pool.spawn = spawn
         try:
             yield ctl
         finally:
-            ctl.converters.shutdown()
-            ctl.wake_r.close()
-            ctl.wake_w.close()
+            ctl.close()
 
 
 def _dial(ctl, n):
-    ctl._dial({"seq": n, "type": "dial", "call_id": n, "data": {"login": "u1", "number": "1"}})
+    ctl.execute({"seq": n, "type": "dial", "call_id": n, "data": {"login": "u1", "number": "1"}})
 
 
 def _refusals(ctl):
@@ -74,19 +76,19 @@ def _refusals(ctl):
 
 
 def _takers(ctl):
-    return [h for h in ctl.workers.values() if not h.stopping]
+    return ctl.pool.takers()
 
 
 def test_retiring_workers_do_not_count_against_workers_max(controller):
     ctl = controller
     ctl.options.workers_max = 3
-    ctl._spawn_worker().ready = True  # worker 0
-    retiring = ctl._spawn_worker()  # an idle worker on its way out
+    ctl.pool.spawn().ready = True  # worker 0
+    retiring = ctl.pool.spawn()  # an idle worker on its way out
     retiring.ready = retiring.stopping = True
     for n in range(1, 3 * CALLS_PER_WORKER + 3):
         _dial(ctl, n)
         assert len(_takers(ctl)) <= 3
-    ctl._keep_spares(time.monotonic())  # spares never pass the maximum either
+    ctl.pool.keep_spares(time.monotonic())  # spares never pass the maximum either
     assert len(_takers(ctl)) <= 3
     # Three call-taking workers, full; the retiring one took nothing.
     assert sorted(len(h.calls) for h in _takers(ctl)) == [CALLS_PER_WORKER] * 3
@@ -97,39 +99,38 @@ def test_retiring_workers_do_not_count_against_workers_max(controller):
 def test_a_burst_of_dials_gets_spare_workers_started_ahead(controller):
     ctl = controller
     ctl.options.workers_max = 26
-    ctl._spawn_worker().ready = True
-    ctl._keep_spares(time.monotonic())
-    assert len(ctl.workers) == 3  # at rest: two warm spares
-    for handle in ctl.workers.values():
+    ctl.pool.spawn().ready = True
+    ctl.pool.keep_spares(time.monotonic())
+    assert len(ctl.pool.workers) == 3  # at rest: two warm spares
+    for handle in ctl.pool.workers.values():
         handle.ready = True
     for n in range(1, 11):  # ten dials at once
         _dial(ctl, n)
-    for handle in ctl.workers.values():
+    for handle in ctl.pool.workers.values():
         handle.ready = True
-    ctl._keep_spares(time.monotonic())
-    busy = sum(len(h.calls) for h in ctl.workers.values())
-    free = sum(CALLS_PER_WORKER - len(h.calls) for h in ctl.workers.values() if h.index != 0)
+    ctl.pool.keep_spares(time.monotonic())
+    busy = sum(len(h.calls) for h in ctl.pool.workers.values())
+    free = sum(CALLS_PER_WORKER - len(h.calls) for h in ctl.pool.workers.values() if h.index != 0)
     assert busy == 10 and not _refusals(ctl)
     # Room for the next second at this rate, started at once (bounded).
     assert free >= 4
-    assert len(ctl.workers) <= 26
+    assert len(ctl.pool.workers) <= 26
 
 
 def test_a_dial_wakes_the_main_loop_at_once(controller):
     ctl = controller
     with FakeOdoo() as odoo:
-        ctl.client = type(ctl.client)(odoo.url, odoo.key, odoo.secret)
-        ctl.options.poll_wait = 2
-        poller = threading.Thread(target=ctl._poll_loop, daemon=True)
-        poller.start()
+        ctl.poller.client = type(ctl.client)(odoo.url, odoo.key, odoo.secret)
+        ctl.poller.wait = 2
+        poller = ctl.poller.start(ctl.after)
         try:
             time.sleep(0.3)  # the poller waits in its long poll
             threading.Timer(0.2, odoo.queue, ("hangup", {"engine_call_id": "c-x"})).start()
             started = time.monotonic()
-            ctl._pump_workers(10.0)  # the main loop's wait, with no worker at all
+            ctl.pool.pump(10.0, ctl.inbox)  # the main loop's wait, with no worker at all
             waited = time.monotonic() - started
             assert waited < 2.0, waited  # woken by the command, not the timeout
-            assert ctl.inbox.get_nowait()[0] == "command"
+            assert next(ctl.inbox.items())[0] == "command"
         finally:
             ctl.stop_event.set()
             poller.join(5)
@@ -140,23 +141,23 @@ def test_loop_turn_commits_events_and_the_command_position(controller):
     _dial(ctl, 7)  # unknown worker pool: spawns a stand-in, queues the order
     ctl.after = 7
     assert ctl.outbox.pending() == []
-    ctl._commit()
+    ctl.commit()
     assert [e["type"] for e in ctl.outbox.pending()] == ["call.created"]
-    assert controller_module.read_int(ctl.after_path) == 7
+    assert read_int(ctl.after_path) == 7
 
 
 def test_idle_spares_retire_down_to_the_wanted_ones_without_churn(controller):
     ctl = controller
     ctl.options.idle_seconds = 0
     for _ in range(6):  # worker 0 and five idle spares left by a burst
-        ctl._spawn_worker().ready = True
+        ctl.pool.spawn().ready = True
     time.sleep(0.01)
     for _ in range(3):  # turns of the main loop
-        ctl._supervise()
-        assert len(ctl.workers) == 6  # nothing new started
-    retiring = sorted(h.index for h in ctl.workers.values() if h.stopping)
+        ctl.pool.supervise(time.monotonic())
+        assert len(ctl.pool.workers) == 6  # nothing new started
+    retiring = sorted(h.index for h in ctl.pool.workers.values() if h.stopping)
     assert len(retiring) == 3
-    assert all(("shutdown", None) in ctl.workers[i].conn.sent for i in retiring)
+    assert all(("shutdown", None) in ctl.pool.workers[i].conn.sent for i in retiring)
     # Two spares stay warm (four free slots): a few dials at once never wait.
     assert len(_takers(ctl)) == 3 and 0 not in retiring
 
@@ -185,18 +186,18 @@ def test_a_burst_of_hangups_is_converted_in_few_bounded_ffmpeg_runs(controller, 
     monkeypatch.setattr(audio, "wav_to_mp3", counted(audio.wav_to_mp3))
     names = [f"c-{n:02d}" for n in range(12)]
     for name in names:
-        write_tone(os.path.join(ctl.recordings_dir, name + ".wav"), 440, seconds=1)
-    with open(os.path.join(ctl.recordings_dir, "c-bad.wav"), "wb") as out:
+        write_tone(os.path.join(ctl.uploads.dir, name + ".wav"), 440, seconds=1)
+    with open(os.path.join(ctl.uploads.dir, "c-bad.wav"), "wb") as out:
         out.write(b"not a wav at all" * 10)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        ctl._deliver_recording()  # Odoo unreachable here: the mp3s stay
-        left = [n for n in os.listdir(ctl.recordings_dir) if n.endswith(".wav")]
-        if not left and not ctl.converting:
+        ctl.uploads.deliver_one()  # Odoo unreachable here: the mp3s stay
+        left = [n for n in os.listdir(ctl.uploads.dir) if n.endswith(".wav")]
+        if not left and not ctl.uploads.busy():
             break
         time.sleep(0.05)
-    files = set(os.listdir(ctl.recordings_dir))
+    files = set(os.listdir(ctl.uploads.dir))
     assert {n + ".mp3" for n in names} <= files
     assert "c-bad.wav.bad" in files  # set aside alone, the others converted
-    assert peak[0] <= ctl.convert_max  # never 12 ffmpegs at once
-    assert len(runs) <= 2 * ctl.convert_max  # batches, not one ffmpeg per recording
+    assert peak[0] <= ctl.uploads.convert_max  # never 12 ffmpegs at once
+    assert len(runs) <= 2 * ctl.uploads.convert_max  # batches, not one ffmpeg per recording

@@ -1,4 +1,5 @@
-"""Trunk registration (F2-F4) through the real engine against a digest registrar."""
+"""Trunk registration through the real engine against a digest registrar: the
+SIP account registers, its state reaches Odoo, a new password registers again."""
 
 import tempfile
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import signal
 import socket
 import subprocess
 import uuid
+
+import pytest
 
 from telephony.tests.engine_fixtures import (
     PYTHON,
@@ -19,11 +24,11 @@ from telephony.tests.engine_fixtures import (
 TONE_HZ = 1100.0
 
 
-def register_without_credentials(port: int) -> str:
+def register_without_credentials(port: int, timeout: float = 5) -> str:
     """The status line a REGISTER without credentials gets."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
+        sock.settimeout(timeout)
         local = sock.getsockname()[1]
         call_id = uuid.uuid4().hex
         sock.sendto(
@@ -74,3 +79,35 @@ def test_the_test_line_challenges_registrations_and_echoes_calls(tmp_path):
         line.wait(timeout=10)
     assert line.returncode == 0, line.stderr.read()
     wait_until(lambda: set(sipp_answering_lines()) <= before, 10, message="SIPp stopped")
+
+
+def answers(port: int) -> bool:
+    try:
+        return register_without_credentials(port, timeout=0.5) == "SIP/2.0 401 Unauthorized"
+    except OSError:  # not listening yet: a timeout or a refused port
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_test_line_stops_on_a_signal_as_a_background_job(signum):
+    """bin/run starts the line as a shell's background job (SIGINT ignored
+    there) and stops it with SIGTERM, or the user with Ctrl-C: either way it
+    ends within seconds, with its SIPp, and frees its port."""
+    before = set(sipp_answering_lines())
+    port = free_udp_port()
+    script = (
+        f"{shlex.quote(PYTHON)} -m telephony.engine.testline --port {port} --user demo:pw "
+        "& echo $!; wait"
+    )
+    shell = subprocess.Popen(["bash", "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(shell.stdout.readline())
+        wait_until(lambda: answers(port), 15, message="the line is up")
+        os.kill(pid, signum)
+        shell.wait(timeout=10)
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+    wait_until(lambda: set(sipp_answering_lines()) <= before, 10, message="SIPp stopped")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", port))  # free again

@@ -142,7 +142,7 @@ def test_client_signs_and_survives_a_dead_server():
 
 
 def test_caller_id_of_an_incoming_call():
-    from telephony.engine.inbound import parse_party
+    from telephony.engine.siptext import parse_party
 
     assert parse_party('"Ivan Petrov" <sip:+79161234567@sip.example.com>;tag=1') == (
         "+79161234567",
@@ -192,20 +192,14 @@ def test_edge_config_is_valid_kamailio_with_and_without_websocket(tmp, ws_port):
     """Both variants of kamailio.cfg pass Kamailio's own check (kamailio -c)."""
     import subprocess
 
-    from telephony.engine import edge
+    from telephony.engine.edge_config import render_config
 
-    config = edge.CONFIG_TEMPLATE.format(
-        webrtc_define="#!define WITH_WEBRTC" if ws_port else "",
+    config = render_config(
+        5060,
+        os.path.join(tmp, "ctl"),
         ws_port=ws_port,
         rtpengine_port=22222,
-        origin_check=edge.origin_check(["https://crm.example.com"]),
-        port=5060,
-        modules=edge.find_modules_dir(),
-        ctl=os.path.join(tmp, "ctl"),
-        realm=edge.REALM,
-        pike_density=30,
-        ring_max=edge.RING_GROUP_MAX,
-        **edge.RTP_FLAGS,
+        ws_origins=["https://crm.example.com"],
     )
     path = os.path.join(tmp, "kamailio.cfg")
     with open(path, "w") as out:
@@ -218,7 +212,7 @@ def test_edge_config_is_valid_kamailio_with_and_without_websocket(tmp, ws_port):
 
 
 def test_websocket_origin_check_accepts_web_origins_only():
-    from telephony.engine.edge import origin_check
+    from telephony.engine.edge_config import origin_check
 
     assert origin_check([]) == ""
     lines = origin_check(["https://crm.example.com", "http://localhost:8069"])

@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
-from telephony import numbers
 from telephony.numbers import (
     DIRECTIONS,
     DialPlan,
@@ -21,6 +20,7 @@ from telephony.numbers import (
     check_replace_rule,
     normalize_incoming,
     normalize_stored,
+    parser,  # the fast parser, checked against phonenumbers
     split_codes,
 )
 
@@ -668,15 +668,15 @@ def _reference(text: str, region: str):
 )
 def test_parser_port_agrees_with_phonenumbers(region, plus, head, tail):
     digits = head + tail
-    home = numbers._region_data(region)
-    mine = numbers._parse_digits(digits, plus, home)
+    home = parser.region_data(region)
+    mine = parser.parse_digits(digits, plus, home)
     reference = _reference(("+" if plus else "") + digits, region)
     if reference is None:
         assert mine is None
         return
     nsn = phonenumbers.national_significant_number(reference)
     assert mine == (reference.country_code, nsn)
-    region_found, number_type = numbers._region_and_type(reference.country_code, nsn)
+    region_found, number_type = parser.region_and_type(reference.country_code, nsn)
     assert region_found == phonenumbers.region_code_for_number(reference)
     assert number_type == phonenumbers.number_type(reference)
     is_valid = region_found is not None and number_type != PhoneNumberType.UNKNOWN
@@ -684,9 +684,9 @@ def test_parser_port_agrees_with_phonenumbers(region, plus, head, tail):
 
 
 def test_type_tables_compile_for_every_region_and_length():
-    datas = [numbers._region_data(region) for region in REGIONS]
+    datas = [parser.region_data(region) for region in REGIONS]
     datas += [
-        numbers._calling_code_data(code) for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
+        parser.calling_code_data(code) for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
     ]
     for data in datas:
         for length in range(1, 18):
@@ -696,7 +696,7 @@ def test_type_tables_compile_for_every_region_and_length():
 def test_example_types_agree_with_phonenumbers():
     for number in EXAMPLES:
         nsn = phonenumbers.national_significant_number(number)
-        assert numbers._region_and_type(number.country_code, nsn) == (
+        assert parser.region_and_type(number.country_code, nsn) == (
             phonenumbers.region_code_for_number(number),
             phonenumbers.number_type(number),
         )
