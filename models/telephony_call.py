@@ -439,8 +439,10 @@ class TelephonyCall(models.Model):
             "telephony_call_missed_open_index",
             self._table,
             ["start_date"],
+            # The same test as the ORM's ("called_back" = False), or PostgreSQL
+            # cannot tell that the index covers the search.
             where="direction = 'inbound' AND outcome IN ('no_answer', 'cancelled') "
-            "AND called_back IS NOT TRUE",
+            "AND (called_back IS NULL OR called_back = FALSE)",
         )
 
     # ------------------------------------------------------------------
