@@ -1,6 +1,6 @@
 {
     "name": "IP Telephony",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "summary": "Click-to-call, incoming call cards, call log and recordings, "
     "with a bundled SIP engine",
     "category": "Productivity/VOIP",

@@ -9,6 +9,8 @@ from . import telephony_call
 from . import telephony_recording_access
 from . import telephony_callable_model
 from . import telephony_number
+from . import base
+from . import mail_tracking_value
 from . import res_groups
 from . import res_users
 from . import res_partner

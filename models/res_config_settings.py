@@ -10,7 +10,7 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import ormcache
 
 from ..telephony.audio import greeting_to_wav
-from ..telephony.numbers import DialPlan, DialRefused, PhonePattern
+from ..telephony.numbers import DialPlan, DialRefused, PhonePattern, prepare_in_country
 from ..telephony.webrtc import parse_ice_servers
 
 _logger = logging.getLogger(__name__)
@@ -175,6 +175,12 @@ class ResConfigSettings(models.TransientModel):
     )
     telephony_greeting_name = fields.Char("Greeting file name")
     telephony_try_number = fields.Char("Try a number")
+    telephony_try_country_id = fields.Many2one(
+        "res.country",
+        "Written in",
+        help="The country the number is written in, as on a contact of that country; "
+        "empty: the region of the number rules.",
+    )
     telephony_try_result = fields.Html("Result", compute="_compute_telephony_try_result")
 
     def _compute_telephony_ice_servers(self):
@@ -241,11 +247,13 @@ class ResConfigSettings(models.TransientModel):
             (current - ticked).telephony_auto_enrol = False
             (ticked - current).telephony_auto_enrol = True
 
-    @api.depends("telephony_try_number")
+    @api.depends("telephony_try_number", "telephony_try_country_id")
     def _compute_telephony_try_result(self):
         for settings in self:
             settings.telephony_try_result = (
-                settings._telephony_try_number_html(settings.telephony_try_number)
+                settings._telephony_try_number_html(
+                    settings.telephony_try_number, settings.telephony_try_country_id.code
+                )
                 if settings.telephony_try_number
                 else False
             )
@@ -489,10 +497,16 @@ class ResConfigSettings(models.TransientModel):
         )
 
     @api.model
-    def _telephony_try_number_html(self, number):
-        """B2: E.164 form, direction, dial string per trunk and the matching contact."""
+    def _telephony_try_number_html(self, number, region=None):
+        """E.164 form, direction, dial string per trunk and the matching contact.
+
+        ``region``: the country the number is written in (a contact's), if
+        not the plan's.
+        """
         try:
-            result = self._telephony_dial_plan().prepare(number, allow_international=True)
+            result = prepare_in_country(
+                number, self._telephony_dial_plan(), region, allow_international=True
+            )
         except DialRefused as exc:
             return Markup('<p class="text-danger">%s</p>') % self._telephony_refusal_message(exc)
         partner = self.env["res.partner"]._telephony_match(result.e164)
@@ -506,7 +520,9 @@ class ResConfigSettings(models.TransientModel):
         ]
         for account in self.env["telephony.sip.account"].search([]):
             try:
-                dial = account._dial_plan().prepare(number, allow_international=True).dial
+                dial = prepare_in_country(
+                    number, account._dial_plan(), region, allow_international=True
+                ).dial
             except DialRefused as exc:
                 dial = self._telephony_refusal_message(exc)
             rows.append((self.env._("Dial via %(account)s", account=account.name), dial))

@@ -1,10 +1,45 @@
-from odoo import api, models
+from odoo import api, fields, models
 
 from ..telephony.numbers import normalize_incoming
 
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
+
+    telephony_call_count = fields.Integer("Calls", compute="_compute_telephony_call_count")
+    # Whether there is a phone to call, for users who see it masked to nothing.
+    telephony_has_phone = fields.Boolean(
+        "Has a phone", compute="_compute_telephony_has_phone", compute_sudo=True
+    )
+
+    @api.depends("phone")
+    def _compute_telephony_has_phone(self):
+        for partner in self:
+            partner.telephony_has_phone = bool(partner.phone)
+
+    @api.depends_context("uid")
+    def _compute_telephony_call_count(self):
+        Call = self.env["telephony.call"]
+        if not Call.has_access("read"):
+            self.telephony_call_count = 0
+            return
+        for partner in self:
+            partner.telephony_call_count = (
+                Call.search_count(partner._telephony_call_domain()) if partner.id else 0
+            )
+
+    def _telephony_call_domain(self):
+        """The calls of these contacts, and of their people for a company."""
+        return [("partner_id", "child_of", self.ids)]
+
+    def action_telephony_calls(self):
+        """The call log, filtered to this contact (and its company's people)."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("ip_telephony.telephony_call_action")
+        action["domain"] = self._telephony_call_domain()
+        action["context"] = {"create": False}
+        action["display_name"] = self.env._("Calls of %(contact)s", contact=self.display_name)
+        return action
 
     @api.model_create_multi
     def create(self, vals_list):

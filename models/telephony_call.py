@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.sql import create_index
 
-from ..telephony.numbers import DialRefused
+from ..telephony.numbers import DialRefused, prepare_in_country
 from ..telephony.recordings import (
     HIDDEN_PHONE,
     compact_ids,
@@ -15,6 +15,7 @@ from ..telephony.recordings import (
     stored_recording_name,
 )
 from .telephony_call_outcome import OUTCOMES, log_outcome, reason_text
+from .telephony_callable_model import phone_fields_of
 from .telephony_masking_mixin import MaskedChar, _masker
 
 _logger = logging.getLogger(__name__)
@@ -249,8 +250,12 @@ class TelephonyCall(models.Model):
             raise UserError(self.env._("No SIP account is configured: ask your administrator."))
         partner = self._dial_target(res_model, res_id)
         try:
-            prepared = account._dial_plan().prepare(
-                number, allow_international=tel_user.sudo().allow_international
+            # The number is read as written in its record's country.
+            prepared = prepare_in_country(
+                number,
+                account._dial_plan(),
+                self._dial_region(res_model, res_id),
+                allow_international=tel_user.sudo().allow_international,
             )
         except DialRefused as exc:
             refusal = self.env["res.config.settings"]._telephony_refusal_message(exc)
@@ -410,6 +415,20 @@ class TelephonyCall(models.Model):
         if partner_field and partner_field.comodel_name == "res.partner":
             return record.partner_id
         return self.env["res.partner"]
+
+    @api.model
+    def _dial_region(self, res_model, res_id):
+        """The country the phones of the record are written in, or None.
+
+        Only for callable models: other numbers (a call's, as the trunk
+        gave it) are written as in the plan's country.
+        """
+        if not res_model or res_model not in self.env or not isinstance(res_id, int):
+            return None
+        record = self.env[res_model].sudo().browse(res_id).exists()
+        if not record or not phone_fields_of(record):
+            return None
+        return self.env["telephony.number"]._region_of(record)
 
     def _end_undelivered(self):
         """End calls whose command the engine never picked up in time."""
@@ -752,10 +771,17 @@ class TelephonyCall(models.Model):
         call = call.sudo()
         if call.partner_id:
             return
-        # The contact gets the number only if its creator may see it: contact
-        # fields are not masked, so a masked user would read it there.
-        if number and masking(number) == number and not partner.phone and not partner.mobile:
-            partner.sudo().phone = number
+        # The contact gets the number if its creator may see it, or if the
+        # contact's phone is masked for them as the call's number is.
+        hidden_there = "phone" in self.env["res.partner"]._telephony_masked_phone_fields()
+        contact = partner.sudo()
+        if (
+            number
+            and (masking(number) == number or hidden_there)
+            and not contact.phone
+            and not contact.mobile
+        ):
+            contact.phone = number
         call.partner_id = partner
         call._push_card()
 

@@ -1,5 +1,9 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import ormcache
+from odoo.tools.sql import table_exists
+
+from .telephony_masking_mixin import MaskedValues, _masker
 
 PHONE_FIELD_TYPES = ("char",)
 
@@ -77,46 +81,41 @@ class TelephonyCallableModel(models.Model):
         self.search([])._telephony_reindex()
 
     def _update_registry(self):
-        """Re-patch the models, here and in the other workers."""
-        if self.env.registry.ready and not self.env.context.get("import_file"):
-            self._unregister_hook()
-            self._register_hook()
-            self.env.registry.registry_invalidated = True
+        """Reload the phone fields, here and (through the cache) in the other workers."""
+        self.env.registry.clear_cache()
+        self._telephony_phone_fields_map()
 
     def _register_hook(self):
-        """Keep the normalised numbers of every callable model up to date.
-
-        Callable models are chosen in Settings, so their create, write and
-        unlink are patched at run time, as base_automation does.
-        """
         super()._register_hook()
-        phone_fields = {}
-        self.env.cr.execute(
-            """
-            SELECT m.model, f.name
-              FROM telephony_callable_model c
-              JOIN ir_model m ON m.id = c.model_id
-              JOIN telephony_callable_model_field_rel r ON r.callable_model_id = c.id
-              JOIN ir_model_fields f ON f.id = r.field_id
-            """
-        )
-        for model_name, field_name in self.env.cr.fetchall():
-            if model_name in self.env and field_name in self.env[model_name]._fields:
-                phone_fields.setdefault(model_name, []).append(field_name)
-        self.env.registry.telephony_phone_fields = phone_fields
-        for model_name in phone_fields:
-            _patch(type(self.env[model_name]), "create", _make_create())
-            _patch(type(self.env[model_name]), "write", _make_write())
-            _patch(type(self.env[model_name]), "unlink", _make_unlink())
+        self._telephony_phone_fields_map()
 
-    def _unregister_hook(self):
-        for model_name in getattr(self.env.registry, "telephony_phone_fields", {}):
-            model_class = type(self.env[model_name])
-            for method in ("create", "write", "unlink"):
-                if getattr(getattr(model_class, method, None), "telephony_origin", None):
-                    delattr(model_class, method)
-        self.env.registry.telephony_phone_fields = {}
-        return super()._unregister_hook()
+    @api.model
+    @ormcache()
+    def _telephony_phone_fields_map(self):
+        """{model: (phone field names)} of the callable models, cached.
+
+        Read by the create/write/unlink of every model (models/base.py), so
+        that the index also follows writes made while modules install or
+        update, before ``_register_hook`` runs; and their fields are made to
+        mask their values.
+        """
+        phone_fields = {}
+        if table_exists(self.env.cr, "telephony_callable_model_field_rel"):
+            self.env.cr.execute(
+                """
+                SELECT m.model, f.name
+                  FROM telephony_callable_model c
+                  JOIN ir_model m ON m.id = c.model_id
+                  JOIN telephony_callable_model_field_rel r ON r.callable_model_id = c.id
+                  JOIN ir_model_fields f ON f.id = r.field_id
+                """
+            )
+            for model_name, field_name in self.env.cr.fetchall():
+                if model_name in self.env and field_name in self.env[model_name]._fields:
+                    phone_fields.setdefault(model_name, []).append(field_name)
+        phone_fields = {model: tuple(names) for model, names in phone_fields.items()}
+        _mask_phone_fields(self.env, phone_fields)
+        return phone_fields
 
     @api.model
     def telephony_phone_fields(self):
@@ -127,46 +126,52 @@ class TelephonyCallableModel(models.Model):
         }
 
 
-def _phone_fields(records):
-    return getattr(records.env.registry, "telephony_phone_fields", {}).get(records._name, ())
+def phone_fields_of(records):
+    """The phone fields of ``records``' model, if it is callable."""
+    env = records.env
+    if "telephony.callable.model" not in env.registry:
+        return ()
+    return env["telephony.callable.model"]._telephony_phone_fields_map().get(records._name, ())
 
 
-def _patch(model_class, name, method):
-    if getattr(model_class.__dict__.get(name), "telephony_origin", None):
-        return
-    method.telephony_origin = getattr(model_class, name)
-    setattr(model_class, name, method)
+class CallableMaskedValues(MaskedValues):
+    """A phone field of a callable model (res.partner.phone...), masked like
+    the numbers of the call log while its model stays callable."""
+
+    def _telephony_masks(self, records):
+        if self.name not in phone_fields_of(records):
+            return None
+        return _masker(records.env)
 
 
-def _make_create():
-    @api.model_create_multi
-    def create(self, vals_list, **kwargs):
-        records = create.telephony_origin(self, vals_list, **kwargs)
-        names = _phone_fields(records)
-        if names:
-            records.env["telephony.number"].sudo()._reindex(records, names)
-        return records
-
-    return create
+_MASKED_CLASSES = {}
 
 
-def _make_write():
-    def write(self, vals, **kwargs):
-        result = write.telephony_origin(self, vals, **kwargs)
-        names = _phone_fields(self)
-        if names and set(names) & set(vals):
-            self.env["telephony.number"].sudo()._reindex(self, names)
-        return result
+def _masked_class(field_class):
+    if field_class not in _MASKED_CLASSES:
+        _MASKED_CLASSES[field_class] = type(
+            f"TelephonyMasked{field_class.__name__}",
+            (CallableMaskedValues, field_class),
+            {"_telephony_plain_class": field_class},
+        )
+    return _MASKED_CLASSES[field_class]
 
-    return write
 
-
-def _make_unlink():
-    def unlink(self, **kwargs):
-        model_name, ids = self._name, self.ids
-        result = unlink.telephony_origin(self, **kwargs)
-        if _phone_fields(self) and ids:
-            self.env["telephony.number"].sudo()._forget(model_name, ids)
-        return result
-
-    return unlink
+def _mask_phone_fields(env, phone_fields):
+    """Make the registry's phone fields mask their values (fields of other
+    modules, such as res.partner.phone, cannot be declared masked)."""
+    registry = env.registry
+    masked = []
+    for field in getattr(registry, "telephony_masked_field_objects", ()):
+        if field.name not in phone_fields.get(field.model_name, ()):
+            field.__class__ = field._telephony_plain_class
+    for model_name, names in phone_fields.items():
+        for name in names:
+            field = env[model_name]._fields[name]
+            if isinstance(field, MaskedValues):
+                if isinstance(field, CallableMaskedValues):
+                    masked.append(field)
+                continue
+            field.__class__ = _masked_class(type(field))
+            masked.append(field)
+    registry.telephony_masked_field_objects = masked

@@ -29,29 +29,108 @@ def _masker(env):
     return lambda number: mask_number(number, mode, count)
 
 
-class MaskedChar(fields.Char):
-    """A phone number, masked on the way out for users whose groups mask numbers (F27).
+class MaskedValues:
+    """Masks a field's values on the way out, for users whose groups mask numbers.
 
     Values are stored and cached as they are; every read of the field in a
     user's environment (``record.number``, ``mapped``, hence ``read``,
-    ``web_read``, ``export_data``, onchange, QWeb reports and templates)
-    returns the masked value.  Searching and grouping, which run in SQL, are
-    guarded by ``telephony.masking.mixin``.
+    ``web_read``, ``export_data``, ``copy_data``, onchange, QWeb reports and
+    templates) returns the masked value.  Searching and grouping, which run
+    in SQL, are guarded by the model (``telephony.masking.mixin``, or
+    models/base.py for the phone fields of callable models).
     """
+
+    def _telephony_masks(self, records):
+        return _masker(records.env)
 
     def __get__(self, record, owner=None):
         value = super().__get__(record, owner)
         if record is None or not value or not isinstance(value, str):
             return value
-        mask = _masker(record.env)
+        mask = self._telephony_masks(record)
         return mask(value) if mask else value
 
     def mapped(self, records):
         values = super().mapped(records)
-        mask = _masker(records.env)
+        mask = self._telephony_masks(records)
         if not mask:
             return values
         return [mask(value) if isinstance(value, str) and value else value for value in values]
+
+
+class MaskedChar(MaskedValues, fields.Char):
+    """A phone number of the call log, masked on the way out (F27)."""
+
+
+# ----------------------------------------------------------------------
+# Guards shared by the masking mixin and the callable models (models/base.py)
+# ----------------------------------------------------------------------
+
+
+def check_tested_numbers(model, fname, value, query):
+    """Refuse a search that tests masked numbers against several values."""
+    values = value if isinstance(value, list | tuple | set) else [value]
+    tested = query.__dict__.setdefault("_telephony_tested_numbers", set())
+    tested.update(str(value) for value in values if value not in (False, None, ""))
+    if len(tested) > MAX_TESTED_NUMBERS:
+        raise UserError(
+            model.env._(
+                "Phone numbers are hidden for you: search for one complete number "
+                "at a time (%(field)s).",
+                field=model._fields[fname]._description_string(model.env),
+            )
+        )
+
+
+def complete_number(model, fname, operator, value):
+    """The E.164 form of a complete number searched for with ``like``, or a clear refusal."""
+    if (
+        operator in ("like", "ilike", "=like", "=ilike")
+        and isinstance(value, str)
+        and "%" not in value
+        and "_" not in value
+    ):
+        number = model.env["res.partner"]._telephony_normalize(value)
+        if number:
+            return number
+    raise UserError(
+        model.env._(
+            "Phone numbers are hidden for you: search by the complete number "
+            "(%(field)s), not by part of it.",
+            field=model._fields[fname]._description_string(model.env),
+        )
+    )
+
+
+def check_order(model, masked, field_name):
+    """Refuse sorting by a masked field: the order would place a hidden number among known ones."""
+    fname = field_name.split(".", 1)[0]
+    if fname in masked:
+        raise UserError(
+            model.env._(
+                "Phone numbers are hidden for you: records cannot be sorted by %(field)s.",
+                field=model._fields[fname]._description_string(model.env),
+            )
+        )
+
+
+def check_read_group(model, masked, groupby, aggregates, having, order):
+    """Refuse grouping by a masked field or aggregating one other than by counting."""
+    specs = list(groupby) + list(aggregates)
+    specs += [leaf[0] for leaf in having or () if isinstance(leaf, list | tuple)]
+    specs += [term.split()[0] for term in (order or "").split(",") if term.strip()]
+    for spec in specs:
+        fname, _sep, function = spec.partition(":")
+        if fname.split(".")[0] in masked and (
+            spec in groupby or function not in COUNTING_AGGREGATES
+        ):
+            raise UserError(
+                model.env._(
+                    "Phone numbers are hidden for you: records cannot be grouped "
+                    "or sorted by %(field)s.",
+                    field=model._fields[fname.split(".")[0]]._description_string(model.env),
+                )
+            )
 
 
 class TelephonyMaskingMixin(models.AbstractModel):
@@ -147,51 +226,17 @@ class TelephonyMaskingMixin(models.AbstractModel):
 
     @api.model
     def _telephony_count_tested(self, fname, value, query):
-        """Refuse a search that tests masked numbers against several values."""
-        values = value if isinstance(value, list | tuple | set) else [value]
-        tested = query.__dict__.setdefault("_telephony_tested_numbers", set())
-        tested.update(str(value) for value in values if value not in (False, None, ""))
-        if len(tested) > MAX_TESTED_NUMBERS:
-            raise UserError(
-                self.env._(
-                    "Phone numbers are hidden for you: search for one complete number "
-                    "at a time (%(field)s).",
-                    field=self._fields[fname]._description_string(self.env),
-                )
-            )
+        check_tested_numbers(self, fname, value, query)
 
     @api.model
     def _telephony_complete_number(self, fname, operator, value):
-        """The E.164 form of a complete number searched for, or a clear refusal."""
-        if (
-            operator in ("like", "ilike", "=like", "=ilike")
-            and fname in self._telephony_number_fields
-            and self._telephony_search_field
-            and isinstance(value, str)
-            and "%" not in value
-            and "_" not in value
-        ):
-            number = self.env["res.partner"]._telephony_normalize(value)
-            if number:
-                return number
-        raise UserError(
-            self.env._(
-                "Phone numbers are hidden for you: search by the complete number "
-                "(%(field)s), not by part of it.",
-                field=self._fields[fname]._description_string(self.env),
-            )
-        )
+        if fname in self._telephony_number_fields and self._telephony_search_field:
+            return complete_number(self, fname, operator, value)
+        return complete_number(self, fname, None, value)
 
     def _order_field_to_sql(self, alias, field_name, direction, nulls, query):
-        # Sorted results would place a hidden number among known ones.
-        fname = field_name.split(".", 1)[0]
-        if fname in self._telephony_masked_fields() and _masker(self.env):
-            raise UserError(
-                self.env._(
-                    "Phone numbers are hidden for you: calls cannot be sorted by %(field)s.",
-                    field=self._fields[fname]._description_string(self.env),
-                )
-            )
+        if _masker(self.env):
+            check_order(self, self._telephony_masked_fields(), field_name)
         return super()._order_field_to_sql(alias, field_name, direction, nulls, query)
 
     @api.model
@@ -199,22 +244,9 @@ class TelephonyMaskingMixin(models.AbstractModel):
         self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None
     ):
         if _masker(self.env):
-            masked = set(self._telephony_masked_fields())
-            specs = list(groupby) + list(aggregates)
-            specs += [leaf[0] for leaf in having or () if isinstance(leaf, list | tuple)]
-            specs += [term.split()[0] for term in (order or "").split(",") if term.strip()]
-            for spec in specs:
-                fname, _sep, function = spec.partition(":")
-                if fname.split(".")[0] in masked and (
-                    spec in groupby or function not in COUNTING_AGGREGATES
-                ):
-                    raise UserError(
-                        self.env._(
-                            "Phone numbers are hidden for you: calls cannot be grouped "
-                            "or sorted by %(field)s.",
-                            field=self._fields[fname.split(".")[0]]._description_string(self.env),
-                        )
-                    )
+            check_read_group(
+                self, set(self._telephony_masked_fields()), groupby, aggregates, having, order
+            )
         return super()._read_group(domain, groupby, aggregates, having, offset, limit, order)
 
     # ------------------------------------------------------------------

@@ -13,3 +13,6 @@ from . import test_call_settings
 from . import test_call_hangup
 from . import test_dial_pad
 from . import test_translations
+from . import test_contact_numbers
+from . import test_contact_masking
+from . import test_engine_contact_call

@@ -274,7 +274,31 @@ class TestIncomingCalls(TelephonyHttpCommon):
             .create({"name": "Hidden Caller"})
         )
         self.assertEqual(call.partner_id, partner)
-        # Contact fields are not masked: the number stays on the call only.
+        # The contact's phone is masked for its creator as the call's number
+        # is: the contact gets the number, which its creator cannot read.
+        self.assertEqual(partner.sudo().phone, call.sudo().number_e164)
+        self.assertEqual(partner.with_user(self.sales_user).phone, "")
+        self.assertEqual(self.env["res.partner"]._telephony_match(call.sudo().number_e164), partner)
+
+    def test_a_contact_whose_phones_are_not_masked_gets_no_hidden_number(self):
+        self.env.ref("ip_telephony.telephony_callable_model_res_partner").unlink()
+        call = self._incoming("in-masked", number=UNKNOWN, logins=[self.sales_tel.sip_login])
+        self.env["res.groups"].create(
+            {
+                "name": "Masked sellers",
+                "telephony_mask_mode": "full",
+                "users": [(4, self.sales_user.id)],
+            }
+        )
+        action = call.with_user(self.sales_user).action_create_contact()
+        partner = (
+            self.env["res.partner"]
+            .with_user(self.sales_user)
+            .with_context(**action["context"])
+            .create({"name": "Hidden Caller"})
+        )
+        self.assertEqual(call.partner_id, partner)
+        # Readable there, the number stays on the call only.
         self.assertFalse(partner.sudo().phone)
         self.assertFalse(partner.sudo().mobile)
 

@@ -5,7 +5,8 @@ layers, each on the one before:
 
 - ``parser``: fast parsing of digit strings on ``phonenumbers``' metadata;
 - ``rules``: the rule language (dial patterns, replace rules, banned codes);
-- ``dialplan``: ``DialPlan``, the rules of one line, and its refusals.
+- ``dialplan``: ``DialPlan``, the rules of one line, and its refusals;
+- ``country``: numbers read in the country of the record that stores them.
 
 Callers import from here (``from telephony.numbers import DialPlan``).
 """
@@ -28,6 +29,7 @@ from .dialplan import (
     normalize_incoming,
     normalize_stored,
 )
+from .country import prepare_in_country, reading_plan, to_e164
 from .parser import MAX_DIGITS, MAX_INPUT_CHARS, MAX_SUBSCRIBER_DIGITS
 from .rules import (
     MAX_RULE_CHARS,
@@ -61,5 +63,8 @@ __all__ = [
     "check_replace_rule",
     "normalize_incoming",
     "normalize_stored",
+    "prepare_in_country",
+    "reading_plan",
     "split_codes",
+    "to_e164",
 ]
