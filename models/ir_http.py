@@ -27,7 +27,17 @@ class IrHttp(models.AbstractModel):
             ),
             "phone_state": tel_user.phone_state or False,
             "show_reminder": bool(params.get_param("ip_telephony.show_reminder")),
+            # Changes at each login: the reminder shows once per login.
+            "login_mark": self._telephony_login_mark() if tel_user else 0,
             "mask": {"mode": mode, "count": count},
             # The credentials themselves are read over RPC by the browser phone.
             "browser_calls": bool(tel_user.browser_calls),
         }
+
+    @api.model
+    def _telephony_login_mark(self):
+        """The id of the user's last login record (res.users.log), or 0."""
+        self.env.cr.execute(
+            "SELECT max(id) FROM res_users_log WHERE create_uid = %s", (self.env.uid,)
+        )
+        return self.env.cr.fetchone()[0] or 0

@@ -20,6 +20,7 @@ DIRECTIONS = ("local", "national", "mobile", "international")
 # Written when telephony is enabled, so a fresh start has sensible rules.
 DEFAULT_PARAMS = {
     "ring_time": "15",
+    "forward_ring_time": "15",
     "allow_local": "True",
     "allow_national": "True",
     "allow_mobile": "True",
@@ -49,6 +50,18 @@ class ResConfigSettings(models.TransientModel):
     )
     telephony_forward_number = fields.Char(
         "Forward on no answer", config_parameter="ip_telephony.forward_number"
+    )
+    telephony_forward_ring_time = fields.Integer(
+        "Forward ring time (s)",
+        config_parameter="ip_telephony.forward_ring_time",
+        default=15,
+        help="How long the forward number rings before the call counts as missed.",
+    )
+    # Chosen from the list of countries; stored as its code in the region parameter.
+    telephony_country_id = fields.Many2one(
+        "res.country",
+        "Country",
+        help="Country of the office: numbers without a country code are read in its habits.",
     )
     telephony_region = fields.Char(
         "Country code",
@@ -111,6 +124,24 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="ip_telephony.card_fields",
         help="Comma-separated contact fields shown on the call card (F14).",
     )
+    # The same, picked from the contact's fields in the order they are shown.
+    telephony_card_field_ids = fields.Many2many(
+        "ir.model.fields",
+        string="Fields on the call card",
+        compute="_compute_telephony_card_field_ids",
+        inverse="_inverse_telephony_card_field_ids",
+        domain=[
+            ("model", "=", "res.partner"),
+            ("ttype", "not in", ("binary", "json", "html", "properties", "properties_definition")),
+        ],
+        help="Contact fields shown on the call card, in this order.",
+    )
+    telephony_engine_command = fields.Text(
+        "Engine start command",
+        compute="_compute_telephony_engine_command",
+        help="How to start the bundled engine so that it reaches this Odoo at the callback "
+        "address (the secret goes into the file it names).",
+    )
     telephony_sip_server = fields.Char(
         "SIP server for phones",
         config_parameter="ip_telephony.sip_server",
@@ -168,6 +199,42 @@ class ResConfigSettings(models.TransientModel):
                 ) from None
             self.env["ir.config_parameter"].sudo().set_param("ip_telephony.ice_servers", text)
 
+    @api.depends("telephony_odoo_url")
+    def _compute_telephony_engine_command(self):
+        engine = self.env["telephony.engine"].sudo().search([], limit=1)
+        for settings in self:
+            # The address being typed shows in the command before it is saved.
+            settings.telephony_engine_command = (
+                engine._start_command(settings.telephony_odoo_url) if engine else False
+            )
+
+    def _compute_telephony_card_field_ids(self):
+        picked = self._telephony_card_field_records()
+        for settings in self:
+            settings.telephony_card_field_ids = picked
+
+    def _telephony_card_field_records(self):
+        """The contact fields of the card parameter, in its order."""
+        names = self._telephony_card_fields()
+        by_name = {
+            field.name: field.id
+            for field in self.env["ir.model.fields"]
+            .sudo()
+            .search([("model", "=", "res.partner"), ("name", "in", names)])
+        }
+        return self.env["ir.model.fields"].browse(
+            [by_name[name] for name in names if name in by_name]
+        )
+
+    def _inverse_telephony_card_field_ids(self):
+        # Saved by set_values with the other parameters, in the order picked.
+        for settings in self:
+            picked = settings.telephony_card_field_ids.filtered(
+                lambda field: field.model == "res.partner"
+            )
+            # "-": no field at all (an empty parameter would mean the defaults).
+            settings.telephony_card_fields = ",".join(picked.mapped("name")) or "-"
+
     def _compute_telephony_auto_enrol_group_ids(self):
         groups = self.env["res.groups"].search([("telephony_auto_enrol", "=", True)])
         for settings in self:
@@ -195,6 +262,7 @@ class ResConfigSettings(models.TransientModel):
         "telephony_patterns",
         "telephony_local_length",
         "telephony_ring_time",
+        "telephony_forward_ring_time",
         "telephony_region",
         "telephony_city_code",
         "telephony_exit_prefix",
@@ -226,6 +294,11 @@ class ResConfigSettings(models.TransientModel):
                 raise ValidationError(self.env._("A local number has 3 to 12 digits."))
             if settings.telephony_ring_time and not 5 <= settings.telephony_ring_time <= 300:
                 raise ValidationError(self.env._("The ring time is between 5 and 300 seconds."))
+            forward_ring = settings.telephony_forward_ring_time
+            if forward_ring and not 5 <= forward_ring <= 60:
+                raise ValidationError(
+                    self.env._("The forward number's ring time is between 5 and 60 seconds.")
+                )
 
     @api.constrains("telephony_purge_days", "telephony_recording_days")
     def _check_telephony_retention(self):
@@ -255,6 +328,15 @@ class ResConfigSettings(models.TransientModel):
         mp3 = self._telephony_greeting_attachment("mp3")
         res["telephony_greeting"] = mp3.with_context(bin_size=False).datas if mp3 else False
         res["telephony_greeting_name"] = mp3.name if mp3 else False
+        # A default, so that a settings record created without it keeps the fields.
+        res["telephony_card_field_ids"] = [
+            fields.Command.set(self.browse()._telephony_card_field_records().ids)
+        ]
+        code = (self._telephony_param("region") or "").strip().upper()
+        if code:
+            res["telephony_country_id"] = (
+                self.env["res.country"].search([("code", "=", code)], limit=1).id
+            )
         return res
 
     def set_values(self):
@@ -263,6 +345,10 @@ class ResConfigSettings(models.TransientModel):
         if not self.env.is_admin():
             raise AccessError(self.env._("Only administrators can change the settings."))
         numbering = self._telephony_numbering()
+        for settings in self:
+            country_code = settings.telephony_country_id.code
+            if country_code and country_code != (settings.telephony_region or "").upper():
+                settings.telephony_region = country_code
         result = super().set_values()
         self._telephony_set_greeting(self.telephony_greeting, self.telephony_greeting_name)
         if self._telephony_numbering() != numbering and self._telephony_param("enabled"):
@@ -475,6 +561,7 @@ class ResConfigSettings(models.TransientModel):
         return {
             "enabled": bool(get("enabled")),
             "ring_time": int(get("ring_time") or 15),
+            "forward_ring_time": int(get("forward_ring_time") or 15),
             "forward_number": forward,
             "forward_dial": forward_dial,
             "greeting_url": "/telephony/engine/greeting" if greeting else None,

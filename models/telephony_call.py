@@ -13,8 +13,9 @@ from ..telephony.recordings import (
     recording_filename,
     stored_recording_name,
 )
+from .telephony_call_outcome import OUTCOMES, log_outcome, reason_text
 from .telephony_callable_model import phone_fields_of
-from .telephony_masking_mixin import MaskedChar
+from .telephony_masking_mixin import MaskedChar, _masker
 
 _logger = logging.getLogger(__name__)
 
@@ -65,18 +66,20 @@ class TelephonyCall(models.Model):
     # No field of a call is tracked: the call is its own log, and a chatter
     # message per call would cost the events endpoint and double the purge
     # (each message deleted is checked against some 25 foreign keys).
-    outcome = fields.Selection(
-        [
-            ("answered", "Answered"),
-            ("no_answer", "No answer"),
-            ("busy", "Busy"),
-            ("failed", "Failed"),
-            ("cancelled", "Cancelled"),
-            ("forwarded", "Forwarded"),
-        ],
-        readonly=True,
-    )
+    outcome = fields.Selection(OUTCOMES, readonly=True)
     outcome_reason = fields.Char(readonly=True)
+    outcome_code = fields.Integer("SIP code", readonly=True)
+    outcome_reason_text = fields.Char("Reason", compute="_compute_outcome_reason_text")
+    # Who ended the call from Odoo (the hang-up button of the card).
+    hangup_user_id = fields.Many2one("res.users", "Ended by", readonly=True)
+    # 100 for an answered call, else 0: its average is the answered share.
+    answered_percent = fields.Float(
+        "Answered (%)",
+        compute="_compute_answered_percent",
+        store=True,
+        aggregator="avg",
+        digits=(16, 1),
+    )
     # MaskedChar: masked on every way out for users whose groups mask numbers (F27).
     number = MaskedChar(readonly=True, help="The number as dialled or as received.")
     number_e164 = MaskedChar("Number (E.164)", readonly=True, index=True)
@@ -124,6 +127,14 @@ class TelephonyCall(models.Model):
     )
     # Queued for the call-back cron (partial index in init()).
     callback_pending = fields.Boolean("Call-back pending", readonly=True, copy=False)
+    # A missed call is settled once the number was called again, or called
+    # in and was answered (partial index in init()).
+    called_back = fields.Boolean(
+        "Called back",
+        readonly=True,
+        copy=False,
+        help="The number of this missed call was called back, or called again and answered.",
+    )
 
     _sql_constraints = [
         ("engine_call_id_unique", "unique(engine_call_id)", "A call is logged once."),
@@ -137,6 +148,19 @@ class TelephonyCall(models.Model):
     def write(self, vals):
         self._telephony_check_engine_fields(vals)
         return super().write(vals)
+
+    @api.model
+    def fields_get(self, allfields=None, attributes=None):
+        """Hidden numbers are not offered for grouping or sorting (the server refuses both)."""
+        result = super().fields_get(allfields, attributes)
+        if _masker(self.env):
+            for name in self._telephony_masked_fields():
+                if name in result:
+                    if attributes is None or "groupable" in attributes:
+                        result[name]["groupable"] = False
+                    if attributes is None or "sortable" in attributes:
+                        result[name]["sortable"] = False
+        return result
 
     @api.model
     def _telephony_check_engine_fields(self, names):
@@ -171,6 +195,24 @@ class TelephonyCall(models.Model):
                 call.duration = round((call.end_date - call.answer_date).total_seconds())
             else:
                 call.duration = 0
+
+    @api.depends("outcome")
+    def _compute_answered_percent(self):
+        for call in self:
+            call.answered_percent = 100.0 if call.outcome in ("answered", "forwarded") else 0.0
+
+    @api.depends("outcome_reason", "outcome_code", "hangup_user_id")
+    @api.depends_context("lang")
+    def _compute_outcome_reason_text(self):
+        for call in self:
+            if call.outcome_reason == "hangup requested" and call.hangup_user_id:
+                call.outcome_reason_text = self.env._(
+                    "Ended from Odoo by %(user)s", user=call.hangup_user_id.sudo().name
+                )
+            else:
+                call.outcome_reason_text = reason_text(
+                    self.env, call.outcome_reason, call.outcome_code
+                )
 
     @api.depends("recording_id")
     def _compute_has_recording(self):
@@ -217,6 +259,9 @@ class TelephonyCall(models.Model):
         except DialRefused as exc:
             refusal = self.env["res.config.settings"]._telephony_refusal_message(exc)
             raise UserError(refusal) from None
+        if not partner and not res_model:
+            # A number typed on the dial pad: the contact it belongs to, if readable.
+            partner = self.env["res.partner"]._telephony_match(prepared.e164)
         call = self.sudo().create(
             {
                 "direction": "outbound",
@@ -241,8 +286,96 @@ class TelephonyCall(models.Model):
             },
             call=call,
         )
+        call._settle_missed_calls()
         call._push_card()
         return call.id
+
+    def _settle_missed_calls(self):
+        """Missed calls from this call's number are called back now."""
+        numbers = {call.number_e164 for call in self.sudo() if call.number_e164}
+        if not numbers:
+            return
+        missed = self.sudo().search(
+            [
+                ("number_e164", "in", sorted(numbers)),
+                ("direction", "=", "inbound"),
+                ("outcome", "in", ("no_answer", "cancelled")),
+                ("called_back", "=", False),
+                ("id", "not in", self.ids),
+            ]
+        )
+        missed.write({"called_back": True})
+
+    @api.model
+    def telephony_check_number(self, number):
+        """The dial pad's verdict on a number as it is typed: would ``dial()`` take it?
+
+        Returns ``{"ok": bool, "message": str}``: the number rules' refusal in
+        the user's language, or nothing to say.
+        """
+        tel_user = self.env.user._telephony_user()
+        if not tel_user:
+            raise AccessError(self.env._("Only telephony users can place calls."))
+        if not isinstance(number, str) or not number.strip():
+            return {"ok": False, "message": ""}
+        if len(number) > MAX_NUMBER_LENGTH:
+            return {"ok": False, "message": self.env._("This is not a phone number.")}
+        account = self.env["telephony.sip.account"].sudo().search([], limit=1)
+        if not account:
+            return {
+                "ok": False,
+                "message": self.env._("No SIP account is configured: ask your administrator."),
+            }
+        try:
+            account._dial_plan().prepare(
+                number, allow_international=tel_user.sudo().allow_international
+            )
+        except DialRefused as exc:
+            return {
+                "ok": False,
+                "message": self.env["res.config.settings"]._telephony_refusal_message(exc),
+            }
+        return {"ok": True, "message": ""}
+
+    @api.model
+    def telephony_recent_calls(self, limit=10):
+        """The user's last calls for the dial pad, numbers as the user may see them."""
+        limit = min(int(limit or 10), 50)
+        # Two searches rather than one with "or": each can walk its own index.
+        own = self.search([("user_id", "=", self.env.uid)], limit=limit)
+        rang = self.search(
+            [("ringing_user_ids", "in", self.env.uid), ("user_id", "!=", self.env.uid)],
+            limit=limit,
+        )
+        calls = (own | rang).sorted(lambda call: (call.start_date, call.id), reverse=True)
+        calls = calls[:limit]
+        outcomes = dict(self._fields["outcome"]._description_selection(self.env))
+        return [
+            {
+                "id": call.id,
+                "direction": call.direction,
+                "number": call.number or "",
+                "partner_name": call.partner_id.display_name or "",
+                "start": call.start_date and fields.Datetime.to_string(call.start_date),
+                "outcome": call.outcome or "",
+                "outcome_label": outcomes.get(call.outcome, ""),
+            }
+            for call in calls
+        ]
+
+    def action_call_back(self):
+        """Call the other party of this call again (the dial pad's recent calls).
+
+        The user may not see the number: it is read here, after checking
+        that the user may read the call.
+        """
+        self.ensure_one()
+        self.check_access("read")
+        call = self.sudo()
+        number = call.number_e164 or call.number or ""
+        if call.partner_id:
+            return self.dial(number, "res.partner", call.partner_id.id)
+        return self.dial(number)
 
     @api.model
     def dial_field(self, res_model, res_id, field_name):
@@ -318,6 +451,17 @@ class TelephonyCall(models.Model):
             ["id"],
             where="callback_pending",
         )
+        # The supervisors' list of missed calls nobody called back yet.
+        create_index(
+            self.env.cr,
+            "telephony_call_missed_open_index",
+            self._table,
+            ["start_date"],
+            # The same test as the ORM's ("called_back" = False), or PostgreSQL
+            # cannot tell that the index covers the search.
+            where="direction = 'inbound' AND outcome IN ('no_answer', 'cancelled') "
+            "AND (called_back IS NULL OR called_back = FALSE)",
+        )
 
     # ------------------------------------------------------------------
     # Engine events
@@ -329,6 +473,9 @@ class TelephonyCall(models.Model):
         call._merge_event(event)
         if event.type == "call.ended":
             call._telephony_schedule_callback()
+            if call.direction == "inbound" and call.outcome in ("answered", "forwarded"):
+                # The caller got through this time: their missed calls are settled.
+                call._settle_missed_calls()
         call._push_card()
 
     @api.model
@@ -421,9 +568,11 @@ class TelephonyCall(models.Model):
             if event.type == "call.forwarded":
                 values["forwarded_to"] = event.data["number"]
         elif event.type == "call.ended":
+            code = event.data.get("code") or 0
             values["end_date"] = _utc(event.at)
-            values["outcome"] = event.data["outcome"]
+            values["outcome"] = log_outcome(self.direction, event.data["outcome"], code)
             values["outcome_reason"] = (event.data.get("reason") or "")[:200]
+            values["outcome_code"] = code
         if event.at > self.last_event_at:
             values["last_event_at"] = event.at
         self.write(values)
@@ -500,8 +649,39 @@ class TelephonyCall(models.Model):
             "answer": call.answer_date and fields.Datetime.to_string(call.answer_date),
             "end": call.end_date and fields.Datetime.to_string(call.end_date),
             "is_mine": call.user_id == self.env.user,
+            "note": call.note or "",
+            "can_hang_up": call.state != "ended"
+            and bool(call.engine_call_id)
+            and (
+                call.user_id == self.env.user
+                or self.env.user.has_group("ip_telephony.group_telephony_manager")
+            ),
             **call._card_incoming_payload(self.env.user, masking),
         }
+
+    def action_hangup(self):
+        """End the call, or cancel it while it rings, from its card.
+
+        Only the call's user or a telephony administrator may: that is
+        checked before the call is read in superuser mode. The engine hangs
+        up every leg and reports ``call.ended``; the log says who ended it.
+        """
+        self.ensure_one()
+        user = self.env.user
+        if not user.has_group("ip_telephony.group_telephony_manager"):
+            self.check_access("read")
+            if not user._telephony_user() or self.user_id != user:
+                raise AccessError(self.env._("Only the user of a call can end it."))
+        call = self.sudo()
+        if call.state == "ended":
+            raise UserError(self.env._("This call has already ended."))
+        if not call.engine_call_id:
+            raise UserError(self.env._("The call is still being placed: try again in a moment."))
+        call.hangup_user_id = user
+        self.env["telephony.engine"]._queue_command(
+            "hangup", {"engine_call_id": call.engine_call_id}, call=call
+        )
+        return True
 
     @api.model
     def telephony_active_cards(self):

@@ -2,6 +2,7 @@ import hashlib
 import json
 import logging
 import secrets
+import shlex
 import time
 
 from odoo import SUPERUSER_ID, api, fields, models
@@ -54,6 +55,12 @@ class TelephonyEngine(models.Model):
         help="Highest event sequence number received (saved with the last-seen time).",
     )
 
+    start_command = fields.Text(
+        compute="_compute_start_command",
+        help="How to start this engine on its machine, with the callback address of the "
+        "settings; the secret goes into the file it names.",
+    )
+
     _sql_constraints = [
         ("key_unique", "unique(key)", "Two engines cannot share a key."),
     ]
@@ -64,6 +71,27 @@ class TelephonyEngine(models.Model):
         for engine in self:
             online = engine.last_seen and engine.last_seen >= threshold
             engine.state = "online" if online else "offline"
+
+    @api.depends("key")
+    def _compute_start_command(self):
+        for engine in self:
+            engine.start_command = engine._start_command()
+
+    def _start_command(self, url=None):
+        """The command line that starts this engine against ``url`` (default: the
+        callback address of the settings, else the web base URL)."""
+        self.ensure_one()
+        if not url:
+            params = self.env["ir.config_parameter"].sudo()
+            url = params.get_param("ip_telephony.odoo_url") or params.get_param("web.base.url")
+        url = (url or "").rstrip("/")
+        return (
+            "python -m telephony.engine \\\n"
+            f"    --odoo-url {shlex.quote(url)} --key {shlex.quote(self.key or '')} \\\n"
+            "    --secret-file /etc/ip_telephony/engine.secret \\\n"
+            "    --state-dir /var/lib/ip_telephony-engine \\\n"
+            f"    --ws-origin {shlex.quote(url)}"
+        )
 
     def action_rotate_secret(self):
         """Give the engine a new secret; the old one stops working at once."""

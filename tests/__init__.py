@@ -8,6 +8,10 @@ from . import test_ui
 from . import test_masking
 from . import test_recordings
 from . import test_incoming
+from . import test_call_log
+from . import test_call_settings
+from . import test_call_hangup
+from . import test_dial_pad
 from . import test_translations
 from . import test_contact_numbers
 from . import test_contact_masking

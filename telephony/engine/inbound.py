@@ -308,7 +308,8 @@ class InboundCall(CallSession):
             self.hangup_all()
             return
         self.forward_leg = leg
-        self.forward_deadline = time.monotonic() + FORWARD_RING_MAX
+        ring = float(host.settings.get("forward_ring_time") or FORWARD_RING_MAX)
+        self.forward_deadline = time.monotonic() + min(ring, FORWARD_RING_MAX)
         _logger.info("call %s: forwarded (%s)", self.call_id, why)
         self._start_ringback()
 

@@ -360,3 +360,24 @@ def test_nobody_available_and_no_forward_number_is_a_missed_call(rig):
     assert end["data"]["reason"] == "nobody is available"
     assert gone["code"] == 480
     assert rig.types(call_id) == ["call.created", "call.ended"]
+
+
+def test_the_forward_number_rings_for_its_own_ring_time(rig):
+    """The forward number rings forward_ring_time seconds, apart from the users' ring time."""
+    wait_unregistered(rig)
+    rig.odoo.settings(forward_dial="noanswer1", forward_ring_time=3)
+    before = rig.odoo.config_fetches
+    wait_until(lambda: rig.odoo.config_fetches > before, 10)
+    time.sleep(0.3)
+    known = rig.known()
+    try:
+        with rig.caller():
+            call_id = rig.incoming(known)
+            end = rig.ended(call_id, timeout=20)
+    finally:
+        rig.odoo.settings(forward_dial=FORWARD_DIAL, forward_ring_time=None)
+    invite = rig.forward.find("invite", user="noanswer1")[-1]
+    rang = end["at"] - invite["t"]
+    assert end["data"]["outcome"] == "no_answer", end
+    assert 2 <= rang <= 5, rang
+    assert "call.forwarded" not in rig.types(call_id)

@@ -31,6 +31,8 @@ export const callCardService = {
         // Closed cards stay closed: a late update (a recording, a note) of
         // their call does not bring them back.
         const closedIds = new Set();
+        // Cards whose notes are being typed: they do not close by themselves.
+        const heldIds = new Set();
 
         function scheduleClose(card, delay = ENDED_CARD_DELAY) {
             browser.clearTimeout(closeTimers.get(card.id));
@@ -63,7 +65,7 @@ export const callCardService = {
                     close(state.cards[0].id);
                 }
             }
-            if (card.state === "ended") {
+            if (card.state === "ended" && !heldIds.has(card.id)) {
                 scheduleClose(card);
             }
         }
@@ -95,6 +97,31 @@ export const callCardService = {
             });
         }
 
+        /** End the call, or cancel it while it rings: the engine hangs up. */
+        async function hangup(card) {
+            await orm.call("telephony.call", "action_hangup", [[card.id]]);
+        }
+
+        /** Notes typed on the card are the call's notes. */
+        async function saveNote(card, note) {
+            await orm.write("telephony.call", [card.id], { note });
+            card.note = note;
+        }
+
+        /** A card whose notes are being typed stays open after its call ended. */
+        function holdOpen(card, hold) {
+            if (hold) {
+                browser.clearTimeout(closeTimers.get(card.id));
+                closeTimers.delete(card.id);
+                heldIds.add(card.id);
+            } else {
+                heldIds.delete(card.id);
+                if (card.state === "ended") {
+                    scheduleClose(card);
+                }
+            }
+        }
+
         /** An unknown caller becomes a contact (B3); the call is linked to it. */
         async function createContact(card) {
             const contactAction = await orm.call("telephony.call", "action_create_contact", [
@@ -113,6 +140,20 @@ export const callCardService = {
                 return false;
             }
             const shown = masked ? "" : number;
+            return placeCall(shown, () =>
+                masked
+                    ? orm.call("telephony.call", "dial_field", [resModel, resId, fieldName])
+                    : orm.call("telephony.call", "dial", [number, resModel || false, resId || false])
+            );
+        }
+
+        /** Call the other party of one of the user's calls again (dial pad). */
+        async function callBack(callId) {
+            return placeCall("", () => orm.call("telephony.call", "action_call_back", [[callId]]));
+        }
+
+        /** Say that the phone rings first; a refusal speaks to the user. */
+        async function placeCall(shown, request) {
             const closeCalling = notification.add(
                 shown
                     ? _t("Calling %(number)s… Your phone rings first.", { number: shown })
@@ -120,18 +161,7 @@ export const callCardService = {
                 { type: "info", className: "o_ipt_calling" }
             );
             try {
-                if (masked) {
-                    return await orm.call("telephony.call", "dial_field", [
-                        resModel,
-                        resId,
-                        fieldName,
-                    ]);
-                }
-                return await orm.call("telephony.call", "dial", [
-                    number,
-                    resModel || false,
-                    resId || false,
-                ]);
+                return await request();
             } catch (error) {
                 closeCalling();
                 // A refusal (rights, number rules, configuration) speaks to the
@@ -165,7 +195,18 @@ export const callCardService = {
                 .catch(() => {});
         }
 
-        return { state, close, createContact, dial, open, update };
+        return {
+            state,
+            callBack,
+            close,
+            createContact,
+            dial,
+            hangup,
+            holdOpen,
+            open,
+            saveNote,
+            update,
+        };
     },
 };
 

@@ -17,12 +17,16 @@ export class CallCard extends Component {
     setup() {
         this.callCard = useService("ip_telephony.call_card");
         this.clock = useState({ now: DateTime.now() });
+        this.noteState = useState({ text: this.props.card.note || "", saved: this.props.card.note || "" });
         const interval = browser.setInterval(() => {
             if (this.props.card.state === "talking") {
                 this.clock.now = DateTime.now();
             }
         }, 1000);
-        onWillDestroy(() => browser.clearInterval(interval));
+        onWillDestroy(() => {
+            browser.clearInterval(interval);
+            this.saveNote();
+        });
     }
 
     get card() {
@@ -102,6 +106,37 @@ export class CallCard extends Component {
 
     get canCreateContact() {
         return Boolean(this.card.can_create_contact && !this.card.answered_elsewhere);
+    }
+
+    get canHangUp() {
+        return Boolean(this.card.can_hang_up);
+    }
+
+    get hangUpLabel() {
+        return this.card.state === "talking" ? _t("Hang up") : _t("Cancel the call");
+    }
+
+    async onHangUp() {
+        await this.saveNote();
+        await this.callCard.hangup(this.card);
+    }
+
+    onNoteFocus() {
+        this.callCard.holdOpen(this.card, true);
+    }
+
+    async onNoteBlur() {
+        await this.saveNote();
+        this.callCard.holdOpen(this.card, false);
+    }
+
+    async saveNote() {
+        const text = this.noteState.text;
+        if (text === this.noteState.saved) {
+            return;
+        }
+        this.noteState.saved = text;
+        await this.callCard.saveNote(this.card, text);
     }
 
     onCreateContact() {

@@ -38,6 +38,7 @@ export const lineStatusService = {
         }
 
         let closeReminder = null;
+        const mark = String(info.login_mark || 0);
 
         /** F17: without a registered phone, only this window can take calls. */
         function remind() {
@@ -45,11 +46,12 @@ export const lineStatusService = {
                 !info.is_user ||
                 !info.show_reminder ||
                 state.phone === "registered" ||
-                browser.sessionStorage.getItem(REMINDER_KEY)
+                browser.localStorage.getItem(REMINDER_KEY) === mark
             ) {
                 return;
             }
-            browser.sessionStorage.setItem(REMINDER_KEY, "1");
+            // Once per login, whatever the number of tabs.
+            browser.localStorage.setItem(REMINDER_KEY, mark);
             closeReminder = notification.add(
                 _t(
                     "Your desk phone or softphone is not registered: incoming calls reach you only while this window stays open. Keep it open, or register your phone."
