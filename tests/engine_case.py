@@ -179,8 +179,7 @@ class EngineRunnerMixin:
         self.addCleanup(self._stop, proc)
         return proc
 
-    @staticmethod
-    def _stop(proc):
+    def _stop(self, proc):
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -188,6 +187,10 @@ class EngineRunnerMixin:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        # Its last long poll may still be served (up to --poll-wait) on the
+        # test cursor: let it end before this test's data is rolled back, or
+        # it runs on into the next test's.
+        self._wait_remaining_requests()
 
     def _engine_log(self):
         with open(os.path.join(self.workdir, "engine.log"), errors="replace") as source:
