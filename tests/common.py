@@ -1,5 +1,6 @@
 import contextlib
 import itertools
+import json
 import time
 import uuid
 
@@ -88,6 +89,52 @@ class TelephonyHttpCommon(HttpCase, TelephonyCommon):
         return self.signed_post(
             "/telephony/engine/events", {"protocol": 1, "events": list(events)}, **kwargs
         )
+
+    def rpc(self, method, *args, model, **kwargs):
+        """A JSON-RPC call as the web client makes it, in the session of the
+        last ``authenticate``; the decoded response (result or error)."""
+        payload = {
+            "id": 1,
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        }
+        response = self.url_open(
+            f"/web/dataset/call_kw/{model}/{method}",
+            data=json.dumps(payload),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200)
+        return response.json()
+
+
+class MaskedRpcMixin:
+    """Checks of what a user whose numbers are masked gets over RPC.
+
+    ``hidden_parts`` are substrings of the numbers, in any format, that must
+    never appear in an answer; ``rpc_model`` is the model called by default.
+    """
+
+    hidden_parts = ()
+    rpc_model = None
+
+    def rpc(self, method, *args, model=None, **kwargs):
+        return super().rpc(method, *args, model=model or self.rpc_model, **kwargs)
+
+    def assertHidden(self, answer, what):
+        text = json.dumps(answer, default=str)
+        for part in self.hidden_parts:
+            self.assertNotIn(part, text, f"{what} reveals a number: {text[:500]}")
+
+    def assertResult(self, answer, what):
+        self.assertNotIn("error", answer, f"{what}: {answer.get('error')}")
+        self.assertHidden(answer, what)
+        return answer["result"]
+
+    def assertRefused(self, answer, what, message="hidden for you"):
+        self.assertIn("error", answer, f"{what} was not refused: {str(answer)[:300]}")
+        self.assertIn(message, answer["error"]["data"]["message"], what)
+        self.assertHidden(answer, what)
 
 
 class CommittingCase(BaseCase):

@@ -3,7 +3,7 @@ import json
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import TelephonyHttpCommon
+from .common import MaskedRpcMixin, TelephonyHttpCommon
 
 PHONE = "(870) 931-0777"
 PHONE_E164 = "+18709310777"
@@ -14,8 +14,11 @@ SECRETS = ("9310777", "931-0777", "931 0777", "5558329", "555-83-29", "916 555",
 
 
 @tagged("post_install", "-at_install", "ip_telephony")
-class TestContactMasking(TelephonyHttpCommon):
+class TestContactMasking(MaskedRpcMixin, TelephonyHttpCommon):
     """Users of a masking group call contacts without ever seeing their numbers."""
+
+    rpc_model = "res.partner"
+    hidden_parts = SECRETS
 
     @classmethod
     def setUpClass(cls):
@@ -44,36 +47,6 @@ class TestContactMasking(TelephonyHttpCommon):
     def setUp(self):
         super().setUp()
         self.authenticate("sales", "salesxxx")
-
-    def rpc(self, method, *args, model="res.partner", **kwargs):
-        payload = {
-            "id": 1,
-            "jsonrpc": "2.0",
-            "method": "call",
-            "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
-        }
-        response = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(payload),
-            headers={"Content-Type": "application/json"},
-        )
-        self.assertEqual(response.status_code, 200)
-        return response.json()
-
-    def assertHidden(self, answer, what):
-        text = json.dumps(answer, default=str)
-        for secret in SECRETS:
-            self.assertNotIn(secret, text, f"{what} reveals a number: {text[:500]}")
-
-    def assertResult(self, answer, what):
-        self.assertNotIn("error", answer, f"{what}: {answer.get('error')}")
-        self.assertHidden(answer, what)
-        return answer["result"]
-
-    def assertRefused(self, answer, what):
-        self.assertIn("error", answer, f"{what} was not refused: {str(answer)[:300]}")
-        self.assertIn("hidden for you", answer["error"]["data"]["message"], what)
-        self.assertHidden(answer, what)
 
     # ------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from .common import TelephonyHttpCommon
+from .common import MaskedRpcMixin, TelephonyHttpCommon
 
 NUMBER = "+7 916 555-83-29"
 E164 = "+79165558329"
@@ -18,8 +18,11 @@ NUMBER_FIELDS = ["number", "number_e164", "dial_string", "forwarded_to"]
 
 
 @tagged("post_install", "-at_install", "ip_telephony")
-class TestMasking(TelephonyHttpCommon):
+class TestMasking(MaskedRpcMixin, TelephonyHttpCommon):
     """F27: a user of a masking group never receives the numbers, by any RPC."""
+
+    rpc_model = "telephony.call"
+    hidden_parts = SECRETS
 
     @classmethod
     def setUpClass(cls):
@@ -59,41 +62,6 @@ class TestMasking(TelephonyHttpCommon):
     def setUp(self):
         super().setUp()
         self.authenticate("sales", "salesxxx")
-
-    # ------------------------------------------------------------------
-    # helpers
-    # ------------------------------------------------------------------
-
-    def rpc(self, method, *args, model="telephony.call", **kwargs):
-        """A JSON-RPC call as the web client makes it; the decoded response."""
-        payload = {
-            "id": 1,
-            "jsonrpc": "2.0",
-            "method": "call",
-            "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
-        }
-        response = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(payload),
-            headers={"Content-Type": "application/json"},
-        )
-        self.assertEqual(response.status_code, 200)
-        return response.json()
-
-    def assertHidden(self, answer, what):
-        text = json.dumps(answer, default=str)
-        for secret in SECRETS:
-            self.assertNotIn(secret, text, f"{what} reveals a number: {text[:500]}")
-
-    def assertResult(self, answer, what):
-        self.assertNotIn("error", answer, f"{what}: {answer.get('error')}")
-        self.assertHidden(answer, what)
-        return answer["result"]
-
-    def assertRefused(self, answer, what, message="hidden for you"):
-        self.assertIn("error", answer, f"{what} was not refused: {answer}")
-        self.assertIn(message, answer["error"]["data"]["message"], what)
-        self.assertHidden(answer, what)
 
     # ------------------------------------------------------------------
     # reads

@@ -1,5 +1,4 @@
 import io
-import json
 import os
 import zipfile
 from datetime import datetime, timedelta
@@ -230,23 +229,7 @@ class TestRecordingDownload(RecordingCommon):
         self.assertEqual(self.url_open(f"{self.url}?download=1").status_code, 200)
 
     def _rpc_write(self, call, values):
-        payload = {
-            "id": 1,
-            "jsonrpc": "2.0",
-            "method": "call",
-            "params": {
-                "model": "telephony.call",
-                "method": "write",
-                "args": [[call.id], values],
-                "kwargs": {},
-            },
-        }
-        response = self.url_open(
-            "/web/dataset/call_kw/telephony.call/write",
-            data=json.dumps(payload),
-            headers={"Content-Type": "application/json"},
-        )
-        return response.json()
+        return self.rpc("write", [call.id], values, model="telephony.call")
 
     def test_nobody_points_a_call_at_another_file(self):
         """A user may write their own calls, but not the recording nor anything
