@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import time
 
-from .child import ChildProcess, die_with_parent
+from .child import ChildProcess, spawn
 from .edge_config import render_config
 
 _logger = logging.getLogger("telephony.engine.edge")
@@ -71,12 +71,11 @@ class SipEdge(ChildProcess):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.ctl)
         log = open(os.path.join(self.dir, "kamailio.log"), "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [self.kamailio, "-DD", "-E", "-f", self.cfg, "-Y", self.dir, "-m", "32", "-M", "4"],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - the only way to set PDEATHSIG
         )
         log.close()
         deadline = time.monotonic() + 10

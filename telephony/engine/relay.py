@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 
-from .child import ChildProcess, die_with_parent
+from .child import ChildProcess, spawn
 
 _logger = logging.getLogger("telephony.engine.relay")
 
@@ -72,13 +72,12 @@ class MediaRelay(ChildProcess):
     def start(self) -> None:
         command = self.command()
         log = open(os.path.join(self.dir, "rtpengine.log"), "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             command,
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
             cwd=self.dir,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - the only way to set PDEATHSIG
         )
         log.close()
         deadline = time.monotonic() + 10

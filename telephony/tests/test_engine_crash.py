@@ -215,12 +215,14 @@ def test_a_killed_edge_is_restarted_and_phones_register_again(rig):
     engine = EngineProcess(odoo, workdir).start()  # phones reached through the edge
     engines.append(engine)
     first = wait_until(lambda: edge_process(engine), 10, message="Kamailio")
-    # Kamailio's own children outlive its main process killed with -9 (the
-    # engine only supervises the main one): this test ends them itself.
+    # Kamailio's own children outlive its main process killed with -9; left
+    # on the SIP port they would take registrations from the new Kamailio.
     orphans = descendants(first)
+    assert orphans, "Kamailio runs worker processes"
     os.kill(first, signal.SIGKILL)
     try:
         check_edge_restart(odoo, workdir, engine, first)
+        wait_gone(orphans, 10)  # the engine ended the old Kamailio's whole group
     finally:
         for pid in orphans:
             # Only this engine's Kamailio: a pid may have been reused meanwhile.
