@@ -9,9 +9,11 @@ browser, which no NOTIFY reaches while commits are simulated.
 import contextlib
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -115,6 +117,18 @@ class ProviderFront(Registrar):
 
 class EngineRunnerMixin:
     """Runs ``python -m telephony.engine`` for an HttpCase; needs ``workdir``."""
+
+    def _provider_line(self, prefix, tone, name="provider", **agent_options):
+        """A work folder of its own, the client's phone (an agent playing
+        ``tone``) behind a provider front, and the test's SIP account pointed
+        at that front."""
+        self.workdir = tempfile.mkdtemp(prefix=prefix)
+        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.client_agent = self._enter(UserAgentProcess(self.workdir, name, tone, **agent_options))
+        self.front = self._enter(ProviderFront({"tell": "trunk-secret"}, self.client_agent.port))
+        address = f"127.0.0.1:{self.front.port}"
+        with self._db():
+            self.account.write({"domain": address, "host": address})
 
     def _enter(self, manager):
         value = manager.__enter__()

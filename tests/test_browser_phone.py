@@ -9,8 +9,6 @@ patches for its own duration (``self.patch`` restores it at cleanup).
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 import warnings
@@ -25,7 +23,6 @@ from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from .common import TelephonyCommon, TelephonyHttpCommon
 from .engine_case import (
     EngineRunnerMixin,
-    ProviderFront,
     UserAgentProcess,
     free_tcp_port,
     free_udp_port,
@@ -346,15 +343,8 @@ class TestBrowserPhoneEngine(EngineRunnerMixin, BrowserPhoneHttpCase):
 
     def setUp(self):
         super().setUp()
-        self.workdir = tempfile.mkdtemp(prefix="ipt-browser-")
-        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
-        self.client_agent = self._enter(
-            UserAgentProcess(self.workdir, "provider", CLIENT_HZ, hold=60)
-        )
-        self.front = self._enter(ProviderFront({"tell": "trunk-secret"}, self.client_agent.port))
-        address = f"127.0.0.1:{self.front.port}"
+        self._provider_line("ipt-browser-", CLIENT_HZ, hold=60)
         with self._db():
-            self.account.write({"domain": address, "host": address})
             key, secret = self.engine.key, self.engine.sudo().secret
         # The browser's fake microphone plays a tone the other side must hear.
         tone = write_tone(os.path.join(self.workdir, "browser.wav"), BROWSER_HZ, 4.0, rate=48000)

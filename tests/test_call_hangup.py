@@ -1,8 +1,6 @@
 """Hanging up from Odoo: model rights, and the real engine ending both legs."""
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from unittest.mock import patch
@@ -17,7 +15,6 @@ from ..telephony import protocol
 from .common import TelephonyCommon, TelephonyHttpCommon, make_event
 from .engine_case import (
     EngineRunnerMixin,
-    ProviderFront,
     UserAgentProcess,
     free_udp_port,
     start_bus_pump,
@@ -99,15 +96,9 @@ class TestHangupEndToEnd(EngineRunnerMixin, TelephonyHttpCommon):
 
     def setUp(self):
         super().setUp()
-        self.workdir = tempfile.mkdtemp(prefix="ipt-calllog-hangup-")
-        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
         # The client would talk for a minute: only the hang-up ends the call.
-        self.client_agent = self._enter(UserAgentProcess(self.workdir, "provider", 1000, hold=60))
-        self.front = self._enter(ProviderFront({"tell": "trunk-secret"}, self.client_agent.port))
-        address = f"127.0.0.1:{self.front.port}"
+        self._provider_line("ipt-calllog-hangup-", 1000, hold=60)
         with self._db():
-            self.account.write({"domain": address, "host": address})
-            self.env.flush_all()
             self.login = self.sales_tel.sip_login
             self.password = self.sales_tel.sudo().sip_password
             key, secret = self.engine.key, self.engine.sudo().secret

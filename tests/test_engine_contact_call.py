@@ -1,13 +1,11 @@
 """An incoming call through the real engine names the contact it comes from."""
 
 import os
-import shutil
-import tempfile
 
 from odoo.tests import tagged
 
 from .common import TelephonyHttpCommon
-from .engine_case import EngineRunnerMixin, ProviderFront, UserAgentProcess, free_udp_port
+from .engine_case import EngineRunnerMixin, UserAgentProcess, free_udp_port
 
 PHONE_TONE, CALLER_TONE = 440, 1000
 
@@ -16,14 +14,9 @@ PHONE_TONE, CALLER_TONE = 440, 1000
 class TestEngineContactCall(EngineRunnerMixin, TelephonyHttpCommon):
     def setUp(self):
         super().setUp()
-        self.workdir = tempfile.mkdtemp(prefix="ipt-contact-")
-        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
         # Nobody is called out here: the front relays to an idle agent.
-        idle = self._enter(UserAgentProcess(self.workdir, "idle", CALLER_TONE))
-        self.front = self._enter(ProviderFront({"tell": "trunk-secret"}, idle.port))
-        address = f"127.0.0.1:{self.front.port}"
+        self._provider_line("ipt-contact-", CALLER_TONE, name="idle")
         with self._db():
-            self.account.write({"domain": address, "host": address})
             # A US contact, its number written as people there write it.
             self.contact = self.env["res.partner"].create(
                 {

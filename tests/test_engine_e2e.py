@@ -9,8 +9,6 @@ digest registrar and a pjsua2 user agent that answers and plays a tone.
 import json
 import os
 import re
-import shutil
-import tempfile
 import warnings
 
 from odoo.tests import tagged
@@ -18,7 +16,6 @@ from odoo.tests import tagged
 from .common import TelephonyHttpCommon
 from .engine_case import (
     EngineRunnerMixin,
-    ProviderFront,
     UserAgentProcess,
     free_udp_port,
     goertzel_ratio,
@@ -37,16 +34,8 @@ class TestEngineEndToEnd(EngineRunnerMixin, TelephonyHttpCommon):
 
     def setUp(self):
         super().setUp()
-        self.workdir = tempfile.mkdtemp(prefix="ipt-e2e-")
-        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
-        self.client_agent = self._enter(
-            UserAgentProcess(self.workdir, "provider", CLIENT_TONE, hold=TALK_SECONDS)
-        )
-        self.front = self._enter(ProviderFront({"tell": "trunk-secret"}, self.client_agent.port))
-        address = f"127.0.0.1:{self.front.port}"
+        self._provider_line("ipt-e2e-", CLIENT_TONE, hold=TALK_SECONDS)
         with self._db():
-            self.account.write({"domain": address, "host": address})
-            self.env.flush_all()
             self.login = self.sales_tel.sip_login
             self.password = self.sales_tel.sudo().sip_password
             key, secret = self.engine.key, self.engine.sudo().secret
